@@ -1,0 +1,70 @@
+import { Args, Flags } from '@oclif/core'
+import { formatDuration, parseDuration } from '../lib/duration'
+import { normalizeTarget, splitList } from '../lib/validate'
+import {
+  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HEALTH_CHECK_INTERVAL_MS, DEFAULT_HEALTH_CHECK_PATH,
+  DEFAULT_HEALTH_CHECK_TIMEOUT_MS, DEFAULT_TARGET_TIMEOUT_MS,
+} from '../options'
+import { InvalidOptionError } from '../errors'
+import { BaseCommand } from '../cli/base-command'
+
+const duration = (description: string, defaultMs: number) =>
+  Flags.string({ description, default: formatDuration(defaultMs), helpValue: 'DURATION' })
+
+export default class Deploy extends BaseCommand {
+  static override description = `Deploy targets for a service, with no failed request.
+
+Health-checks the new targets, switches all workers to them once healthy, then waits until the requests still running on the replaced targets have finished (up to --drain-timeout). When this exits 0 the old instance receives no more traffic and may be stopped. Without --name, the service is named after its first --host, or "default" when there is none. Durations: 500ms, 5s, 1m30s.`
+
+  static override examples = [
+    '<%= config.bin %> deploy web-1:3000',
+    '<%= config.bin %> deploy web-2:3000 --host app.example.com',
+    '<%= config.bin %> deploy web-1:3000 web-2:3000 --name app --host app.example.com --host www.example.com',
+    '<%= config.bin %> deploy web-3:3000 --health-check-path /health --deploy-timeout 2m',
+  ]
+
+  static override strict = false
+  static override args = {
+    target: Args.string({ description: 'Target HOST:PORT; several are load-balanced round-robin', required: true }),
+  }
+
+  static override flags = {
+    host: Flags.string({ description: 'Host name to route to this service (exact or *.example.com); repeatable or comma-separated [default: none: any host]', multiple: true, helpValue: 'HOST' }),
+    name: Flags.string({ description: 'Service name [default: the first host, or "default"]' }),
+    ssl: Flags.boolean({ description: 'Serve the hosts over HTTPS with automatic certificates (not available in this version) [default: false]', aliases: ['tls'] }),
+    'health-check-path': Flags.string({ description: 'Path probed with GET; any 2xx is healthy', default: DEFAULT_HEALTH_CHECK_PATH, helpValue: 'PATH' }),
+    'health-check-interval': duration('Time between health checks', DEFAULT_HEALTH_CHECK_INTERVAL_MS),
+    'health-check-timeout': duration('Time one health check may take', DEFAULT_HEALTH_CHECK_TIMEOUT_MS),
+    'deploy-timeout': duration('Longest wait for the new targets to become healthy', DEFAULT_DEPLOY_TIMEOUT_MS),
+    'drain-timeout': duration('Longest wait for in-flight requests on replaced targets; the rest are cut', DEFAULT_DRAIN_TIMEOUT_MS),
+    'target-timeout': duration('Longest wait for a target to start answering a request (then 504)', DEFAULT_TARGET_TIMEOUT_MS),
+    force: Flags.boolean({ description: 'Switch without waiting for health checks [default: false]' }),
+    quiet: Flags.boolean({ char: 'q', description: 'Print nothing but errors [default: false]' }),
+  }
+
+  async run(): Promise<void> {
+    const { argv, flags } = await this.parse(Deploy)
+    // Validate here too, so a typo fails before anything is sent to the proxy.
+    const targets = (argv as string[]).map(normalizeTarget)
+    const unknownFlag = (argv as string[]).find((arg) => arg.startsWith('-'))
+    if (unknownFlag) throw new InvalidOptionError(`unknown flag ${unknownFlag}`)
+    const request = {
+      targets,
+      hosts: splitList(flags.host),
+      name: flags.name,
+      tls: flags.ssl,
+      healthCheck: {
+        path: flags['health-check-path'],
+        intervalMs: parseDuration(flags['health-check-interval'], 'health check interval'),
+        timeoutMs: parseDuration(flags['health-check-timeout'], 'health check timeout'),
+      },
+      deployTimeoutMs: parseDuration(flags['deploy-timeout'], 'deploy timeout'),
+      drainTimeoutMs: parseDuration(flags['drain-timeout'], 'drain timeout'),
+      targetTimeoutMs: parseDuration(flags['target-timeout'], 'target timeout'),
+      force: flags.force,
+    }
+    const print = (line: string) => { if (!flags.quiet) this.log(line) }
+    const result = await this.control(flags['state-dir']).deploy(request, print)
+    print(result)
+  }
+}

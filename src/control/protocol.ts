@@ -1,0 +1,74 @@
+/**
+ * The control API between the CLI and the primary: HTTP + JSON over `<state-dir>/mproxy.sock`.
+ * Long operations (deploy, remove) answer with NDJSON: zero or more `progress` events, then
+ * exactly one `done` or `error` event.
+ */
+import type { HealthCheckOptions } from '../options'
+
+export const SOCKET_NAME = 'mproxy.sock'
+
+export interface DeployRequest {
+  targets: string[]
+  hosts: string[]
+  name?: string
+  tls: boolean
+  healthCheck: Partial<HealthCheckOptions>
+  deployTimeoutMs?: number
+  drainTimeoutMs?: number
+  targetTimeoutMs?: number
+  force: boolean
+}
+
+export interface RemoveRequest {
+  /** Service name, or undefined when `host` selects it. */
+  name?: string
+  host?: string
+}
+
+export type TargetHealth = 'adding' | 'healthy' | 'unhealthy' | 'draining'
+
+export interface TargetStatus {
+  address: string
+  health: TargetHealth
+  /** Requests and upgraded sockets in flight, summed over all workers. */
+  inflight: number
+}
+
+export interface ServiceStatus {
+  name: string
+  hosts: string[]
+  targets: TargetStatus[]
+  tls: boolean
+  healthCheck: HealthCheckOptions
+  drainTimeoutMs: number
+  targetTimeoutMs: number
+}
+
+export interface ListResponse {
+  services: ServiceStatus[]
+}
+
+export interface StatusResponse {
+  version: string
+  pid: number
+  uptimeMs: number
+  workers: number
+  workerPids: number[]
+  services: number
+  routeTableVersion: number
+  httpPort: number
+}
+
+/** One line of a streamed answer. */
+export type StreamEvent =
+  | { type: 'progress'; message: string }
+  | { type: 'done'; message: string }
+  | { type: 'error'; code: string; message: string }
+
+export const ROUTES = {
+  deploy: { method: 'POST', path: '/deploy' },
+  remove: { method: 'POST', path: '/remove' },
+  list: { method: 'GET', path: '/list' },
+  status: { method: 'GET', path: '/status' },
+  reload: { method: 'POST', path: '/reload' },
+} as const

@@ -1,0 +1,35 @@
+/**
+ * Errors that users see. Each has a stable code and a one-line message; the CLI prints
+ * `Error: <message>` and exits 1, the control server sends `{ code, message }`.
+ */
+export class MproxyError extends Error {
+  readonly code: string = 'MPROXY_ERR'
+  /** HTTP status the control server answers with. */
+  readonly httpStatus: number = 400
+}
+
+function define<C extends string>(code: C, httpStatus: number) {
+  return class extends MproxyError {
+    override readonly code: C = code
+    override readonly httpStatus = httpStatus
+  }
+}
+
+export class InvalidTargetError extends define('MPROXY_ERR_INVALID_TARGET', 400) {}
+export class InvalidHostError extends define('MPROXY_ERR_INVALID_HOST', 400) {}
+export class InvalidDurationError extends define('MPROXY_ERR_INVALID_DURATION', 400) {}
+export class InvalidOptionError extends define('MPROXY_ERR_INVALID_OPTION', 400) {}
+export class HostInUseError extends define('MPROXY_ERR_HOST_IN_USE', 409) {}
+export class ServiceNotFoundError extends define('MPROXY_ERR_SERVICE_NOT_FOUND', 404) {}
+export class TargetUnhealthyError extends define('MPROXY_ERR_TARGET_UNHEALTHY', 422) {}
+export class StateFileError extends define('MPROXY_ERR_STATE_FILE', 500) {}
+export class ProxyNotRunningError extends define('MPROXY_ERR_NOT_RUNNING', 503) {}
+export class AlreadyRunningError extends define('MPROXY_ERR_ALREADY_RUNNING', 409) {}
+export class WorkerCrashLoopError extends define('MPROXY_ERR_CRASH_LOOP', 500) {}
+export class ShuttingDownError extends define('MPROXY_ERR_SHUTTING_DOWN', 503) {}
+
+/** The first line of any thrown value, for one-line error output. */
+export function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err)
+  return text.split('\n')[0]
+}

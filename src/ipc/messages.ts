@@ -1,0 +1,58 @@
+/**
+ * Typed messages between the primary and its workers (node:cluster IPC). Both sides import
+ * this module. Every message carries the envelope tag `mproxy: 1`; requests carry a `seq`
+ * that the answer echoes as `ack`.
+ */
+
+/** One service as a worker needs it to route: no health-check or drain settings. */
+export interface RouteService {
+  name: string
+  hosts: string[]
+  /** Targets to balance over, healthy ones only (all of them if none is healthy). */
+  targets: string[]
+  targetTimeoutMs: number
+}
+
+/** An immutable routing snapshot. Workers answer every request from the latest one. */
+export interface RouteTable {
+  version: number
+  services: RouteService[]
+}
+
+/** Requests and upgraded sockets in flight, per target address. */
+export type InflightCounts = Record<string, number>
+
+export const PRIMARY_MESSAGE_TYPES = ['routes', 'cut', 'shutdown'] as const
+export const WORKER_MESSAGE_TYPES = ['ready', 'routes-applied', 'inflight', 'drained'] as const
+
+export type PrimaryMessage =
+  /** Install this table; answer `routes-applied` with the same seq. */
+  | { mproxy: 1; type: 'routes'; seq: number; table: RouteTable }
+  /** Cut what is still in flight on these targets (drain timeout passed). */
+  | { mproxy: 1; type: 'cut'; targets: string[] }
+  /** Stop accepting, finish in-flight requests within `timeoutMs`, then report `drained` and exit. */
+  | { mproxy: 1; type: 'shutdown'; timeoutMs: number }
+
+export type WorkerMessage =
+  /** The worker listens and serves from table `version`. */
+  | { mproxy: 1; type: 'ready'; version: number }
+  | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts }
+  /** Sent on change, coalesced; includes retired targets until they reach zero. */
+  | { mproxy: 1; type: 'inflight'; inflight: InflightCounts }
+  | { mproxy: 1; type: 'drained' }
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  const msg = value as { mproxy?: unknown; type?: unknown } | null
+  return typeof msg === 'object' && msg !== null && msg.mproxy === 1 &&
+    (WORKER_MESSAGE_TYPES as readonly unknown[]).includes(msg.type)
+}
+
+export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
+  const msg = value as { mproxy?: unknown; type?: unknown } | null
+  return typeof msg === 'object' && msg !== null && msg.mproxy === 1 &&
+    (PRIMARY_MESSAGE_TYPES as readonly unknown[]).includes(msg.type)
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected message: ${JSON.stringify(value)}`)
+}

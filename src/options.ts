@@ -1,0 +1,93 @@
+import { InvalidOptionError } from './errors'
+import { normalizeHost, normalizeTarget, validatePath, validateServiceName } from './lib/validate'
+
+/** Defaults shared by the CLI flags and the primary, with units in their names. */
+export const DEFAULT_HTTP_PORT = 80
+export const DEFAULT_HTTPS_PORT = 443
+export const DEFAULT_HEALTH_CHECK_PATH = '/up'
+export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 1_000
+export const DEFAULT_HEALTH_CHECK_TIMEOUT_MS = 5_000
+export const DEFAULT_DEPLOY_TIMEOUT_MS = 30_000
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
+export const DEFAULT_TARGET_TIMEOUT_MS = 30_000
+/** How long SIGTERM waits for in-flight requests before cutting them. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
+export const DEFAULT_SERVICE_NAME = 'default'
+
+export interface HealthCheckOptions {
+  /** Path probed with GET; any 2xx is healthy. Default `/up`. */
+  path: string
+  /** Time between probes, in ms. Default 1000. */
+  intervalMs: number
+  /** Time one probe may take before it counts as failed, in ms. Default 5000. */
+  timeoutMs: number
+}
+
+/**
+ * Everything that defines a service, as persisted and as sent in route tables.
+ * Normalized once, in `normalizeServiceSpec`, before anything is built from it.
+ */
+export interface ServiceSpec {
+  name: string
+  /** Lower-case host names or `*.example.com` wildcards; empty means the default service. */
+  hosts: string[]
+  /** `host:port` of each instance, load-balanced round-robin over the healthy ones. */
+  targets: string[]
+  healthCheck: HealthCheckOptions
+  /** Longest wait for an upstream's response headers before answering 504, in ms. Default 30000. */
+  targetTimeoutMs: number
+  /** Longest wait for in-flight requests on a replaced target, in ms. Default 30000. */
+  drainTimeoutMs: number
+}
+
+/** Options that only live as long as one deploy. */
+export interface DeployOptions {
+  /** Longest wait for the new targets to turn healthy, in ms. Default 30000. */
+  deployTimeoutMs: number
+  /** Switch without waiting for health checks. */
+  force: boolean
+}
+
+function checkTimeout(name: string, ms: unknown, { allowZero = false } = {}): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || (!allowZero && ms === 0)) {
+    throw new InvalidOptionError(`invalid ${name}: must be a ${allowZero ? 'non-negative' : 'positive'} duration`)
+  }
+  return ms
+}
+
+/** Validates a service definition from an untrusted source (CLI request, state file) and normalizes it. */
+export function normalizeServiceSpec(input: {
+  name?: string
+  hosts?: string[]
+  targets: string[]
+  healthCheck?: Partial<HealthCheckOptions>
+  targetTimeoutMs?: number
+  drainTimeoutMs?: number
+}): ServiceSpec {
+  if (!Array.isArray(input.targets) || input.targets.length === 0) {
+    throw new InvalidOptionError('at least one target (host:port) is required')
+  }
+  const targets = [...new Set(input.targets.map(normalizeTarget))]
+  const hosts = [...new Set((input.hosts ?? []).map(normalizeHost))]
+  const name = validateServiceName(input.name || hosts[0] || DEFAULT_SERVICE_NAME)
+  const hc = input.healthCheck ?? {}
+  return {
+    name,
+    hosts,
+    targets,
+    healthCheck: {
+      path: validatePath(hc.path ?? DEFAULT_HEALTH_CHECK_PATH),
+      intervalMs: checkTimeout('health check interval', hc.intervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS),
+      timeoutMs: checkTimeout('health check timeout', hc.timeoutMs ?? DEFAULT_HEALTH_CHECK_TIMEOUT_MS),
+    },
+    targetTimeoutMs: checkTimeout('target timeout', input.targetTimeoutMs ?? DEFAULT_TARGET_TIMEOUT_MS),
+    drainTimeoutMs: checkTimeout('drain timeout', input.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, { allowZero: true }),
+  }
+}
+
+export function normalizeDeployOptions(input: Partial<DeployOptions>): DeployOptions {
+  return {
+    deployTimeoutMs: checkTimeout('deploy timeout', input.deployTimeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS),
+    force: input.force === true,
+  }
+}

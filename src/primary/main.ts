@@ -1,0 +1,121 @@
+/**
+ * The primary process: loads state, starts the workers, serves the control socket, and owns
+ * the signals (SIGTERM/SIGINT: drain and exit 0; SIGHUP: reload the workers).
+ */
+import fs from 'node:fs/promises'
+import net from 'node:net'
+import path from 'node:path'
+import { AlreadyRunningError, ShuttingDownError, oneLine } from '../errors'
+import { SOCKET_NAME, type StatusResponse } from '../control/protocol'
+import { ControlServer } from '../control/server'
+import { flushLogs, log } from '../lib/logger'
+import { Registry } from './registry'
+import { FileStateStore } from './state-store'
+import { Supervisor } from './supervisor'
+
+export interface ServerOptions {
+  /** Port for plain HTTP; 0 picks a free one. Default 80. */
+  httpPort: number
+  /** Accepted for TLS, which this version does not serve yet. Default 443. */
+  httpsPort: number
+  /** Worker processes. Default: one per CPU. */
+  workers: number
+  stateDir: string
+  /** Addresses or CIDRs whose X-Forwarded-* headers are trusted. Default: none. */
+  trustedProxies: string[]
+  /** How long SIGTERM waits for in-flight requests, in ms. */
+  shutdownTimeoutMs: number
+  debug: boolean
+  version: string
+}
+
+export async function startPrimary(options: ServerOptions): Promise<void> {
+  const startedAt = Date.now()
+  await fs.mkdir(options.stateDir, { recursive: true, mode: 0o700 })
+  const socketPath = path.join(options.stateDir, SOCKET_NAME)
+  await claimSocket(socketPath)
+
+  const store = new FileStateStore(options.stateDir)
+  const snapshot = await store.load()
+
+  let shuttingDown = false
+  const supervisor = new Supervisor({
+    workers: options.workers,
+    workerConfig: { httpPort: options.httpPort, trustedProxies: options.trustedProxies },
+    debug: options.debug,
+    onCrashLoop: (err) => {
+      log('error', 'giving up', { error: err.message })
+      void stop(1)
+    },
+  })
+  const registry = new Registry(store, supervisor)
+  registry.restore(snapshot)
+  await supervisor.start(registry.routeTable())
+
+  const refuseWhileStopping = () => {
+    if (shuttingDown) throw new ShuttingDownError('mproxy is shutting down')
+  }
+  const control = new ControlServer(socketPath, {
+    deploy: (request, progress) => (refuseWhileStopping(), registry.deploy(request, progress)),
+    remove: (request, progress) => (refuseWhileStopping(), registry.remove(request, progress)),
+    reload: async (progress) => {
+      refuseWhileStopping()
+      progress(`replacing ${supervisor.workerPids.length} workers one at a time`)
+      await supervisor.reload(options.shutdownTimeoutMs)
+      return `reloaded ${supervisor.workerPids.length} workers`
+    },
+    list: () => registry.list(),
+    status: (): StatusResponse => ({
+      version: options.version,
+      pid: process.pid,
+      uptimeMs: Date.now() - startedAt,
+      workers: supervisor.workerPids.length,
+      workerPids: supervisor.workerPids,
+      services: registry.serviceCount,
+      routeTableVersion: registry.tableVersion,
+      httpPort: supervisor.httpPort,
+    }),
+  })
+  await control.listen()
+
+  async function stop(exitCode: number): Promise<void> {
+    if (shuttingDown) return
+    shuttingDown = true
+    log('info', 'shutting down', { timeoutMs: options.shutdownTimeoutMs })
+    registry.stopHealthChecks()
+    await supervisor.shutdown(options.shutdownTimeoutMs)
+    await control.close().catch(() => {})
+    await fs.rm(socketPath, { force: true })
+    log('info', 'stopped', { exitCode })
+    flushLogs()
+    process.exit(exitCode)
+  }
+
+  process.on('SIGTERM', () => void stop(0))
+  process.on('SIGINT', () => void stop(0))
+  process.on('SIGHUP', () => {
+    if (shuttingDown) return
+    log('info', 'reload requested (SIGHUP)')
+    supervisor.reload(options.shutdownTimeoutMs).catch((err) => log('error', 'reload failed', { error: oneLine(err) }))
+  })
+
+  log('info', 'listening', {
+    http: supervisor.httpPort,
+    workers: supervisor.workerPids.length,
+    stateDir: options.stateDir,
+    socket: socketPath,
+    pid: process.pid,
+    version: options.version,
+  })
+}
+
+/** Refuses to start beside a running proxy; removes the socket a crashed one left behind. */
+async function claimSocket(socketPath: string): Promise<void> {
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(socketPath)
+    probe.once('connect', () => { probe.destroy(); resolve(true) })
+    probe.once('error', () => resolve(false))
+  })
+  if (alive) throw new AlreadyRunningError(`another mproxy is already running with the control socket ${socketPath}`)
+  await fs.rm(socketPath, { force: true })
+}

@@ -1,0 +1,106 @@
+/**
+ * Persisted state: an explicit, versioned snapshot behind a store interface, so the registry
+ * does not know whether it lives in a file or elsewhere.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { StateFileError, oneLine } from '../errors'
+import { log } from '../lib/logger'
+import { normalizeServiceSpec, type ServiceSpec } from '../options'
+
+export const STATE_VERSION = 1
+export const STATE_FILE_NAME = 'state.json'
+
+export interface Snapshot {
+  version: typeof STATE_VERSION
+  services: ServiceSpec[]
+}
+
+export interface StateStore {
+  /** The saved snapshot, or undefined on a fresh start. Throws when saved state cannot be read. */
+  load(): Promise<Snapshot | undefined>
+  save(snapshot: Snapshot): Promise<void>
+  describe(): string
+}
+
+/** Validates a snapshot from disk (or any other untrusted place) and normalizes its services. */
+export function parseSnapshot(text: string, source: string): Snapshot {
+  let data: { version?: unknown; services?: unknown }
+  try {
+    data = JSON.parse(text)
+  } catch (err) {
+    throw new StateFileError(`cannot parse state file ${source}: ${oneLine(err)}; fix it or move it away (mproxy never overwrites it)`)
+  }
+  if (typeof data !== 'object' || data === null || !Array.isArray(data.services)) {
+    throw new StateFileError(`state file ${source} has no "services" list; fix it or move it away (mproxy never overwrites it)`)
+  }
+  if (data.version !== STATE_VERSION) {
+    throw new StateFileError(`state file ${source} has version ${JSON.stringify(data.version)}; this mproxy reads version ${STATE_VERSION}`)
+  }
+  const services = data.services.map((service, index) => {
+    try {
+      return normalizeServiceSpec(service as ServiceSpec)
+    } catch (err) {
+      throw new StateFileError(`state file ${source}: service #${index + 1} is invalid: ${oneLine(err)}`)
+    }
+  })
+  return { version: STATE_VERSION, services }
+}
+
+/**
+ * The state file `<state-dir>/state.json`. Writes go to a temporary file that is fsynced and
+ * renamed over the old one, so a crash leaves either the old or the new state, never a mix.
+ */
+export class FileStateStore implements StateStore {
+  readonly #file: string
+  #queue: Promise<void> = Promise.resolve()
+
+  constructor(stateDir: string) {
+    this.#file = path.join(stateDir, STATE_FILE_NAME)
+  }
+
+  describe(): string {
+    return this.#file
+  }
+
+  async load(): Promise<Snapshot | undefined> {
+    let text: string
+    try {
+      text = await fs.readFile(this.#file, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        log('info', 'no saved state, starting fresh', { file: this.#file })
+        return undefined
+      }
+      throw new StateFileError(`cannot read state file ${this.#file}: ${oneLine(err)}`)
+    }
+    return parseSnapshot(text, this.#file)
+  }
+
+  /** Saves are queued, so two deploys finishing together write in order. */
+  save(snapshot: Snapshot): Promise<void> {
+    const write = this.#queue.then(() => this.#write(snapshot))
+    this.#queue = write.catch(() => {})
+    return write
+  }
+
+  // Private
+
+  async #write(snapshot: Snapshot): Promise<void> {
+    const tmp = `${this.#file}.tmp-${process.pid}`
+    const handle = await fs.open(tmp, 'w', 0o600)
+    try {
+      await handle.writeFile(JSON.stringify(snapshot, null, 2) + '\n')
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await fs.rename(tmp, this.#file)
+    const dir = await fs.open(path.dirname(this.#file), 'r')
+    try {
+      await dir.sync()
+    } finally {
+      await dir.close()
+    }
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * One upstream instance of a service, as the primary sees it: its health, from continuous
+ * health checks. Every state change goes through `#setState`, which logs it and tells the owner.
+ */
+import type { TargetHealth } from '../control/protocol'
+import { log } from '../lib/logger'
+import type { HealthCheckOptions } from '../options'
+import { HealthCheck, type ProbeResult } from './health-check'
+
+export interface TargetEvents {
+  onStateChange(target: Target): void
+  onProbe?(target: Target, result: ProbeResult): void
+}
+
+export class Target {
+  readonly address: string
+  #state: TargetHealth
+  #lastResult: ProbeResult | undefined
+  readonly #check: HealthCheck
+  #events: TargetEvents
+
+  constructor(address: string, healthCheck: HealthCheckOptions, events: TargetEvents, initialState: TargetHealth = 'adding') {
+    this.address = address
+    this.#state = initialState
+    this.#events = events
+    this.#check = new HealthCheck(address, healthCheck, (result) => this.#onProbe(result))
+  }
+
+  get state(): TargetHealth {
+    return this.#state
+  }
+
+  get lastResult(): ProbeResult | undefined {
+    return this.#lastResult
+  }
+
+  /** Swaps who hears about this target (a deploy watches it, then the service owns it). */
+  setEvents(events: TargetEvents): void {
+    this.#events = events
+  }
+
+  beginHealthChecks(): void {
+    this.#check.start()
+  }
+
+  /** No longer routed to: checks stop, and what is in flight drains. */
+  beginDraining(): void {
+    this.#check.stop()
+    this.#setState('draining')
+  }
+
+  stop(): void {
+    this.#check.stop()
+  }
+
+  // Private
+
+  #onProbe(result: ProbeResult): void {
+    this.#lastResult = result
+    this.#events.onProbe?.(this, result)
+    if (result.ok) this.#setState('healthy')
+    else if (this.#state === 'healthy') this.#setState('unhealthy')
+  }
+
+  #setState(state: TargetHealth): void {
+    if (state === this.#state) return
+    const from = this.#state
+    this.#state = state
+    log('info', 'target state changed', {
+      target: this.address, from, to: state, probe: this.#lastResult?.detail,
+    })
+    this.#events.onStateChange(this)
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Worker process entry (forked by the primary's supervisor). Workers never decide: they serve
+ * from the latest route table the primary sent, report in-flight counts, and stop when told.
+ * They ignore SIGINT/SIGTERM: the primary owns signals and sends `shutdown`.
+ */
+import { BlockList } from 'node:net'
+import type http from 'node:http'
+import { flushLogs, log, setDebug } from '../lib/logger'
+import { assertNever, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from '../ipc/messages'
+import { InflightReporter } from './inflight'
+import { createProxyServer } from './proxy-server'
+import { WorkerRoutes } from './route-table'
+import { TargetProxy } from './target-proxy'
+
+/** How often requests are checked against their target timeout. */
+const TIMEOUT_SWEEP_INTERVAL_MS = 100
+/** After a shutdown starts, idle keep-alive clients get this long to send one last request. */
+const IDLE_CLOSE_GRACE_MS = 500
+
+interface WorkerConfig {
+  httpPort: number
+  trustedProxies: string[]
+}
+
+function send(message: WorkerMessage): void {
+  if (process.connected) process.send?.(message)
+}
+
+function parseTrustedProxies(entries: string[]): BlockList | undefined {
+  if (entries.length === 0) return undefined
+  const list = new BlockList()
+  for (const entry of entries) {
+    const [address, prefix] = entry.split('/')
+    const type = address.includes(':') ? 'ipv6' : 'ipv4'
+    if (prefix === undefined) list.addAddress(address, type)
+    else list.addSubnet(address, Number(prefix), type)
+  }
+  return list
+}
+
+function main(): void {
+  const config = JSON.parse(process.env.MPROXY_WORKER_CONFIG ?? '{}') as WorkerConfig
+  setDebug(process.env.MPROXY_DEBUG === '1')
+  process.on('SIGINT', () => {})
+  process.on('SIGTERM', () => {})
+
+  const reporter: InflightReporter = new InflightReporter(() => routes.targets(), (inflight) => send({ mproxy: 1, type: 'inflight', inflight }))
+  const routes = new WorkerRoutes({
+    onCountChange(target) {
+      if (target.retired && target.inflight === 0) routes.collectRetired()
+      reporter.changed(target)
+    },
+  })
+  const server = createProxyServer({ routes, trustedProxies: parseTrustedProxies(config.trustedProxies), encrypted: false })
+  server.on('error', (err) => {
+    log('error', 'listener failed', { port: config.httpPort, error: err.message })
+    flushLogs()
+    process.exit(1)
+  })
+  setInterval(() => {
+    const now = performance.now()
+    for (const target of routes.targets()) target.expireSlowRequests(now)
+  }, TIMEOUT_SWEEP_INTERVAL_MS).unref()
+
+  let listening = false
+  let shuttingDown = false
+
+  function onMessage(message: PrimaryMessage): void {
+    switch (message.type) {
+      case 'routes':
+        routes.install(message.table)
+        send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot() })
+        if (!listening) {
+          listening = true
+          server.listen(config.httpPort, () => send({ mproxy: 1, type: 'ready', version: routes.version }))
+        }
+        return
+      case 'cut':
+        routes.cut(message.targets)
+        return
+      case 'shutdown':
+        if (!shuttingDown) {
+          shuttingDown = true
+          void shutdown(server, routes, message.timeoutMs)
+        }
+        return
+      default:
+        assertNever(message)
+    }
+  }
+
+  process.on('message', (message: unknown) => {
+    if (isPrimaryMessage(message)) onMessage(message)
+  })
+  // The primary is gone: nobody will route or supervise this worker any more.
+  process.on('disconnect', () => {
+    if (!shuttingDown) {
+      shuttingDown = true
+      void shutdown(server, routes, 5_000)
+    }
+  })
+}
+
+/** Stop accepting, let in-flight requests finish (bounded), then exit. */
+async function shutdown(server: http.Server, routes: WorkerRoutes, timeoutMs: number): Promise<void> {
+  TargetProxy.closeClientConnections = true
+  server.close()
+  const deadline = Date.now() + timeoutMs
+  setTimeout(() => server.closeIdleConnections(), IDLE_CLOSE_GRACE_MS).unref()
+  while (routes.inflightTotal() > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  for (const target of routes.targets()) target.destroy()
+  server.closeAllConnections()
+  send({ mproxy: 1, type: 'drained' })
+  flushLogs()
+  setTimeout(() => process.exit(0), 10).unref()
+  if (process.connected) process.disconnect()
+}
+
+main()

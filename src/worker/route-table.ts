@@ -1,0 +1,96 @@
+/**
+ * A worker's routing state built from one RouteTable message: host → service → target proxy.
+ * Target proxies outlive tables: a target that leaves the table is retired and kept until its
+ * last request finishes.
+ */
+import type { RouteService, RouteTable } from '../ipc/messages'
+import { HostRouter } from './router'
+import { TargetProxy, type TargetProxyEvents } from './target-proxy'
+
+export class ServiceRoute {
+  readonly name: string
+  readonly hosts: readonly string[]
+  readonly targetTimeoutMs: number
+  readonly #targets: TargetProxy[]
+  #next = 0
+
+  constructor(service: RouteService, targets: TargetProxy[]) {
+    this.name = service.name
+    this.hosts = service.hosts
+    this.targetTimeoutMs = service.targetTimeoutMs
+    this.#targets = targets
+  }
+
+  /** Round-robin; the primary only lists healthy targets. */
+  pick(): TargetProxy {
+    const target = this.#targets[this.#next]
+    this.#next = (this.#next + 1) % this.#targets.length
+    return target
+  }
+}
+
+export class WorkerRoutes {
+  version = 0
+  #router = new HostRouter<ServiceRoute>([])
+  readonly #targets = new Map<string, TargetProxy>()
+  readonly #events: TargetProxyEvents
+
+  constructor(events: TargetProxyEvents) {
+    this.#events = events
+  }
+
+  match(host: string | undefined): ServiceRoute | undefined {
+    return this.#router.match(host)
+  }
+
+  targets(): IterableIterator<TargetProxy> {
+    return this.#targets.values()
+  }
+
+  install(table: RouteTable): void {
+    const live = new Set<string>()
+    const services = table.services.map((service) => {
+      const targets = service.targets.map((address) => {
+        live.add(address)
+        let target = this.#targets.get(address)
+        if (!target) {
+          target = new TargetProxy(address, this.#events)
+          this.#targets.set(address, target)
+        } else if (target.retired) {
+          target.revive()
+        }
+        return target
+      })
+      return new ServiceRoute(service, targets)
+    })
+    this.#router = new HostRouter(services)
+    this.version = table.version
+    for (const [address, target] of this.#targets) {
+      if (!live.has(address) && !target.retired) target.retire()
+    }
+    this.collectRetired()
+  }
+
+  /** Frees retired targets with nothing left in flight. */
+  collectRetired(): void {
+    for (const [address, target] of this.#targets) {
+      if (target.retired && target.inflight === 0) {
+        target.destroy()
+        this.#targets.delete(address)
+      }
+    }
+  }
+
+  cut(addresses: readonly string[]): void {
+    for (const address of addresses) {
+      const target = this.#targets.get(address)
+      if (target?.retired) target.cut()
+    }
+  }
+
+  inflightTotal(): number {
+    let total = 0
+    for (const target of this.#targets.values()) total += target.inflight
+    return total
+  }
+}
