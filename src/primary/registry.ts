@@ -106,7 +106,7 @@ export class Registry {
         progress(`--force: switching without waiting for health checks`)
         added.forEach((target) => target.beginHealthChecks())
       } else {
-        await this.#waitHealthy(added, spec, options.deployTimeoutMs, progress)
+        await this.#waitHealthy(added, spec, options.deployTimeoutMs, progress, current !== undefined)
       }
 
       service.targets = [...kept, ...added]
@@ -185,7 +185,7 @@ export class Registry {
     }
   }
 
-  async #waitHealthy(targets: Target[], spec: ServiceSpec, timeoutMs: number, progress: Progress): Promise<void> {
+  async #waitHealthy(targets: Target[], spec: ServiceSpec, timeoutMs: number, progress: Progress, hasPrevious: boolean): Promise<void> {
     if (targets.length === 0) return
     const { path, intervalMs } = spec.healthCheck
     progress(`waiting for ${targets.map((t) => t.address).join(', ')} to become healthy (GET ${path} every ${formatDuration(intervalMs)}, up to ${formatDuration(timeoutMs)})`)
@@ -207,7 +207,7 @@ export class Registry {
           .map((target) => `${target.address}: ${target.lastResult?.detail ?? 'no answer yet'}`)
         log('warn', 'deploy failed: target not healthy', { service: spec.name, reasons })
         finish(new TargetUnhealthyError(
-          `target failed to become healthy within ${formatDuration(timeoutMs)} (GET ${path}): ${reasons.join('; ')}; the previous target keeps serving`))
+          `target failed to become healthy within ${formatDuration(timeoutMs)} (GET ${path}): ${reasons.join('; ')}; ${hasPrevious ? 'the previous targets keep serving' : 'nothing was changed'}`))
       }, timeoutMs)
       for (const target of targets) {
         target.setEvents({

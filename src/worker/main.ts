@@ -10,7 +10,6 @@ import { assertNever, isPrimaryMessage, type PrimaryMessage, type WorkerMessage 
 import { InflightReporter } from './inflight'
 import { createProxyServer } from './proxy-server'
 import { WorkerRoutes } from './route-table'
-import { TargetProxy } from './target-proxy'
 
 /** How often requests are checked against their target timeout. */
 const TIMEOUT_SWEEP_INTERVAL_MS = 100
@@ -45,7 +44,10 @@ function main(): void {
   process.on('SIGTERM', () => {})
 
   const reporter: InflightReporter = new InflightReporter(() => routes.targets(), (inflight) => send({ mproxy: 1, type: 'inflight', inflight }))
+  let listening = false
+  let shuttingDown = false
   const routes = new WorkerRoutes({
+    closingClientConnections: () => shuttingDown,
     onCountChange(target) {
       if (target.retired && target.inflight === 0) routes.collectRetired()
       reporter.changed(target)
@@ -61,9 +63,6 @@ function main(): void {
     const now = performance.now()
     for (const target of routes.targets()) target.expireSlowRequests(now)
   }, TIMEOUT_SWEEP_INTERVAL_MS).unref()
-
-  let listening = false
-  let shuttingDown = false
 
   function onMessage(message: PrimaryMessage): void {
     switch (message.type) {
@@ -103,7 +102,6 @@ function main(): void {
 
 /** Stop accepting, let in-flight requests finish (bounded), then exit. */
 async function shutdown(server: http.Server, routes: WorkerRoutes, timeoutMs: number): Promise<void> {
-  TargetProxy.closeClientConnections = true
   server.close()
   const deadline = Date.now() + timeoutMs
   setTimeout(() => server.closeIdleConnections(), IDLE_CLOSE_GRACE_MS).unref()

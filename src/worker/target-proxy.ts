@@ -20,12 +20,12 @@ const UPSTREAM_IDLE_TIMEOUT_MS = 4_000
 export interface TargetProxyEvents {
   /** The in-flight count changed. */
   onCountChange(target: TargetProxy): void
+  /** True while the worker shuts down: answers then carry `Connection: close`. */
+  closingClientConnections(): boolean
 }
 
 export class TargetProxy {
   readonly address: string
-  /** Answers to the client carry `Connection: close` while this is set (worker shutting down). */
-  static closeClientConnections = false
 
   readonly #agent: http.Agent
   readonly #proxy: ReturnType<typeof createProxyServer>
@@ -139,7 +139,7 @@ export class TargetProxy {
     stripHopByHop(headers)
     // http-proxy-3 copies this onto the client response: decide it for the client's connection,
     // which Node parsed before the request's own Connection header was stripped.
-    headers.connection = TargetProxy.closeClientConnections || !res.shouldKeepAlive ? 'close' : 'keep-alive'
+    headers.connection = this.#events.closingClientConnections() || !res.shouldKeepAlive ? 'close' : 'keep-alive'
   }
 
   #onError(err: NodeJS.ErrnoException, exchange: Exchange): void {
