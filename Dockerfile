@@ -1,0 +1,57 @@
+# mproxy image: `docker build -t mproxy .` (or `make docker`).
+# Size: node:20-slim (~200 MB unpacked) + ~10.5 MB of our layers (production node_modules 10.3 MB,
+# dist 0.2 MB): about 210 MB unpacked.
+
+# ---- build: compile TypeScript, then drop devDependencies -------------------------------
+FROM node:20-slim AS build
+WORKDIR /app
+# Dependencies first, so editing src/ does not re-run npm ci.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig*.json ./
+COPY src ./src
+COPY bin ./bin
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && chmod 0755 bin/run.js
+
+# ---- runtime ------------------------------------------------------------------------------
+FROM node:20-slim
+ENV NODE_ENV=production \
+    MPROXY_STATE_DIR=/home/mproxy/.local/state/mproxy
+WORKDIR /app
+# oclif.manifest.jso[n]: copied when the build generates one, skipped otherwise.
+COPY --from=build /app/package.json /app/oclif.manifest.jso[n] ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
+
+# Ports 80/443 as a non-root user: no setcap and no root. Docker >= 20.10 starts every container
+# (except with --network host) with the namespaced sysctl net.ipv4.ip_unprivileged_port_start=0,
+# so any user may bind 80 and 443 inside the container's own network namespace; docker-compose.yml
+# also sets it explicitly. We did not use `setcap cap_net_bind_service=+ep` on node: file
+# capabilities put node in secure-execution mode (it then ignores NODE_OPTIONS and
+# NODE_EXTRA_CA_CERTS) and the binary fails to start under `--cap-drop ALL`.
+# On --network host, Kubernetes or an old engine: add
+# `--sysctl net.ipv4.ip_unprivileged_port_start=0`, or run with MPROXY_HTTP_PORT=8080
+# MPROXY_HTTPS_PORT=8443 and publish 80:8080 / 443:8443.
+RUN useradd --system --user-group --create-home --home-dir /home/mproxy \
+        --shell /usr/sbin/nologin mproxy \
+ && mkdir -p "$MPROXY_STATE_DIR" \
+ && chown -R mproxy:mproxy /home/mproxy \
+ && chmod 0700 "$MPROXY_STATE_DIR" \
+ && ln -s /app/bin/run.js /usr/local/bin/mproxy
+
+USER mproxy
+# Control socket, state.json and certificates: keep them across container replacements.
+VOLUME ["/home/mproxy/.local/state/mproxy"]
+EXPOSE 80 443
+
+# `mproxy status` asks the running primary over its control socket: exit 0 when it answers.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 CMD ["mproxy", "status"]
+
+# Exec form: node (via the bin/run.js shebang) is PID 1 and gets SIGTERM itself; it stops
+# accepting and drains in-flight requests for up to 30 s (the drain timeout), so stop it with
+# `docker stop -t 45` (compose: stop_grace_period: 45s), not the default 10 s.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["mproxy", "run"]

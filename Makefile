@@ -1,0 +1,24 @@
+# mproxy developer tasks. `make` builds, `make test` runs the same command as CI (.ci/run).
+.PHONY: build test docker clean bench deps
+
+build: node_modules/.package-lock.json
+	npm run build
+
+# npm ci only when node_modules is missing or package-lock.json changed since the last install
+# (npm writes node_modules/.package-lock.json on every install, so it is the install's timestamp).
+node_modules/.package-lock.json: package-lock.json
+	npm ci
+
+deps: node_modules/.package-lock.json
+
+test:
+	./scripts/test.sh
+
+docker:
+	docker build -t mproxy .
+
+clean:
+	rm -rf dist node_modules
+
+bench: node_modules/.package-lock.json
+	npm run bench
