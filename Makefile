@@ -1,5 +1,5 @@
 # mproxy developer tasks. `make` builds, `make test` runs the same command as CI (.ci/run).
-.PHONY: build test docker clean bench deps
+.PHONY: build run test docker clean bench deps
 
 build: node_modules/.package-lock.json
 	npm run build
@@ -10,6 +10,10 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci
 
 deps: node_modules/.package-lock.json
+
+# Builds if needed, then runs the proxy in the foreground (HTTP_PORT=8080 make run for a high port).
+run: build
+	./bin/run.js run
 
 test:
 	./scripts/test.sh
