@@ -3,7 +3,7 @@
  * from the latest route table the primary sent, report in-flight counts, and stop when told.
  * They ignore SIGINT/SIGTERM: the primary owns signals and sends `shutdown`.
  */
-import { BlockList } from 'node:net'
+import net, { BlockList } from 'node:net'
 import type http from 'node:http'
 import { flushLogs, log, setDebug } from '../lib/logger'
 import { assertNever, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from '../ipc/messages'
@@ -13,8 +13,8 @@ import { WorkerRoutes } from './route-table'
 
 /** How often requests are checked against their target timeout. */
 const TIMEOUT_SWEEP_INTERVAL_MS = 100
-/** After a shutdown starts, idle keep-alive clients get this long to send one last request. */
-const IDLE_CLOSE_GRACE_MS = 500
+/** After a shutdown starts, idle keep-alive connections are closed this often. */
+const IDLE_CLOSE_GRACE_MS = 1_000
 
 interface WorkerConfig {
   httpPort: number
@@ -100,14 +100,18 @@ function main(): void {
   })
 }
 
-/** Stop accepting, let in-flight requests finish (bounded), then exit. */
+/**
+ * Stop accepting, let in-flight requests finish (bounded), then exit. Idle keep-alive
+ * connections are not closed at once (as http.Server#close would): a client may be sending on
+ * one right now. Answers carry `Connection: close` instead, and connections still idle after a
+ * grace period are closed.
+ */
 async function shutdown(server: http.Server, routes: WorkerRoutes, timeoutMs: number): Promise<void> {
-  server.close()
-  const deadline = Date.now() + timeoutMs
-  setTimeout(() => server.closeIdleConnections(), IDLE_CLOSE_GRACE_MS).unref()
-  while (routes.inflightTotal() > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
+  const allClosed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
+  const idleSweep = setInterval(() => server.closeIdleConnections(), IDLE_CLOSE_GRACE_MS)
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())
+  await Promise.race([allClosed, deadline])
+  clearInterval(idleSweep)
   for (const target of routes.targets()) target.destroy()
   server.closeAllConnections()
   send({ mproxy: 1, type: 'drained' })
