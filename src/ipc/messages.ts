@@ -34,8 +34,8 @@ export type PrimaryMessage =
   | { mproxy: 1; type: 'shutdown'; timeoutMs: number }
 
 export type WorkerMessage =
-  /** The worker listens and serves from table `version`. */
-  | { mproxy: 1; type: 'ready'; version: number }
+  /** The worker listens on `httpPort` and serves from table `version`. */
+  | { mproxy: 1; type: 'ready'; version: number; httpPort: number }
   | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts }
   /** Sent on change, coalesced; includes retired targets until they reach zero. */
   | { mproxy: 1; type: 'inflight'; inflight: InflightCounts }

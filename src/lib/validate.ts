@@ -48,7 +48,8 @@ export function splitList(values: readonly string[] | undefined): string[] {
 
 /** A service name is used in logs, the CLI and state keys: keep it to a safe character set. */
 export function validateServiceName(name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._*-]{0,127}$/.test(name)) {
+  // A name derived from a wildcard host keeps its `*.` prefix.
+  if (!/^(\*\.)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) {
     throw new InvalidOptionError(`invalid service name "${name}": use letters, digits, ".", "-" or "_"`)
   }
   return name

@@ -143,9 +143,6 @@ export class Supervisor {
     worker.on('message', (message: unknown) => {
       if (isWorkerMessage(message)) this.#onMessage(handle, message)
     })
-    worker.on('listening', (address) => {
-      if (typeof address.port === 'number') this.#httpPort = address.port
-    })
     worker.on('online', () => void this.#sendRoutes(handle))
     worker.on('error', (err) => log('warn', 'worker ipc error', { worker: worker.id, error: err.message }))
     worker.once('exit', (code, signal) => {
@@ -162,6 +159,7 @@ export class Supervisor {
   #onMessage(handle: WorkerHandle, message: WorkerMessage): void {
     switch (message.type) {
       case 'ready':
+        this.#httpPort = message.httpPort
         if (handle.state === 'starting') handle.state = 'serving'
         this.#respawnDelayMs = RESPAWN_MIN_DELAY_MS
         handle.markReady()

@@ -71,7 +71,11 @@ function main(): void {
         send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot() })
         if (!listening) {
           listening = true
-          server.listen(config.httpPort, () => send({ mproxy: 1, type: 'ready', version: routes.version }))
+          server.listen(config.httpPort, () => {
+            const address = server.address()
+            const httpPort = typeof address === 'object' && address ? address.port : config.httpPort
+            send({ mproxy: 1, type: 'ready', version: routes.version, httpPort })
+          })
         }
         return
       case 'cut':

@@ -1,0 +1,161 @@
+import { InvalidHostError, InvalidOptionError, InvalidTargetError } from '../src/errors'
+import { normalizeHost, normalizeTarget, splitList, validatePath, validateServiceName } from '../src/lib/validate'
+import { DEFAULT_SERVICE_NAME, normalizeServiceSpec } from '../src/options'
+
+describe('normalizeTarget', () => {
+  it.each([
+    ['a host name and port', 'web-1:3000', 'web-1:3000'],
+    ['an upper-case host (lower-cased)', 'WEB-1:3000', 'web-1:3000'],
+    ['an IPv4 address', '10.0.0.5:8080', '10.0.0.5:8080'],
+    ['a bracketed IPv6 address', '[::1]:3000', '[::1]:3000'],
+    ['localhost on port 1', 'localhost:1', 'localhost:1'],
+    ['the highest port', 'web:65535', 'web:65535'],
+    ['surrounding whitespace', ' web:3000 ', 'web:3000'],
+  ])('accepts %s (%j)', (_case, input, expected) => {
+    expect(normalizeTarget(input)).toBe(expected)
+  })
+
+  it.each([
+    ['port 0', 'web:0', /port must be 1-65535/],
+    ['port 70000', 'web:70000', /port must be 1-65535/],
+    ['port 65536', 'web:65536', /port must be 1-65535/],
+    ['a missing port', 'web', /expected host:port/],
+    ['an empty port', 'web:', /expected host:port/],
+    ['a missing host', ':3000', /expected host:port/],
+    ['an unbracketed IPv6 address', '::1:3000', /expected host:port/],
+    ['a bracketed IPv6 address without port', '[::1]', /expected host:port/],
+    ['a non-address in brackets', '[zz]:80', /expected host:port/],
+    ['a path after the port', 'web:3000/x', /expected host:port/],
+    ['a space in the host', 'a b:3000', /expected host:port/],
+    ['an underscore in the host', 'under_score:3000', /not a valid host name/],
+    ['a URL', 'http://web:3000', /expected host:port/],
+  ])('refuses %s (%j)', (_case, input, message) => {
+    expect(() => normalizeTarget(input)).toThrow(InvalidTargetError)
+    expect(() => normalizeTarget(input)).toThrow(message)
+  })
+})
+
+describe('normalizeHost', () => {
+  it.each([
+    ['a plain name', 'app.example.com', 'app.example.com'],
+    ['upper case (lower-cased)', 'APP.Example.COM', 'app.example.com'],
+    ['a trailing dot (removed)', 'app.example.com.', 'app.example.com'],
+    ['a one-label wildcard', '*.example.com', '*.example.com'],
+    ['a single label', 'localhost', 'localhost'],
+    ['an IPv4 address', '10.0.0.1', '10.0.0.1'],
+    ['digits and inner hyphens', 'web-2.example-1.com', 'web-2.example-1.com'],
+  ])('accepts %s (%j)', (_case, input, expected) => {
+    expect(normalizeHost(input)).toBe(expected)
+  })
+
+  it.each([
+    ['a space', 'bad host'],
+    ['an underscore', 'my_app.example.com'],
+    ['an empty string', ''],
+    ['an empty label', 'a..b'],
+    ['a leading hyphen', '-app.com'],
+    ['a trailing hyphen in a label', 'app-.com'],
+    ['a port', 'app.example.com:80'],
+    ['a bare wildcard', '*'],
+    ['a two-label wildcard', '*.*.example.com'],
+    ['a wildcard in the middle', 'app.*.com'],
+    ['a wildcard over an IP address', '*.10.0.0.1'],
+    ['a label over 63 characters', `${'a'.repeat(64)}.com`],
+  ])('refuses %s (%j)', (_case, input) => {
+    expect(() => normalizeHost(input)).toThrow(InvalidHostError)
+  })
+})
+
+describe('splitList', () => {
+  it.each([
+    ['undefined', undefined, []],
+    ['repeated values', ['a', 'b'], ['a', 'b']],
+    ['comma-separated values', ['a,b', 'c'], ['a', 'b', 'c']],
+    ['blanks and spaces', [' a , ,b ', ''], ['a', 'b']],
+  ])('splits %s', (_case, input, expected) => {
+    expect(splitList(input)).toEqual(expected)
+  })
+})
+
+describe('validateServiceName', () => {
+  it.each(['web', 'app.example.com', 'my_app-2'])('accepts %j', (name) => {
+    expect(validateServiceName(name)).toBe(name)
+  })
+
+  it.each(['', 'has space', '-leading', 'slash/name', 'x'.repeat(129)])('refuses %j', (name) => {
+    expect(() => validateServiceName(name)).toThrow(InvalidOptionError)
+  })
+})
+
+describe('validatePath', () => {
+  it.each(['/up', '/health?full=1', '/'])('accepts %j', (p) => {
+    expect(validatePath(p)).toBe(p)
+  })
+
+  it.each(['up', '', '/has space', 'http://x/up'])('refuses %j', (p) => {
+    expect(() => validatePath(p)).toThrow(InvalidOptionError)
+  })
+})
+
+describe('normalizeServiceSpec', () => {
+  it('fills in every default', () => {
+    expect(normalizeServiceSpec({ targets: ['web:3000'] })).toEqual({
+      name: DEFAULT_SERVICE_NAME,
+      hosts: [],
+      targets: ['web:3000'],
+      healthCheck: { path: '/up', intervalMs: 1_000, timeoutMs: 5_000 },
+      targetTimeoutMs: 30_000,
+      drainTimeoutMs: 30_000,
+    })
+  })
+
+  it.each([
+    ['"default" without hosts', {}, 'default'],
+    ['the first host', { hosts: ['App.Example.com', 'other.example.com'] }, 'app.example.com'],
+    ['the first host after de-duplication', { hosts: ['b.com', 'a.com', 'B.com'] }, 'b.com'],
+    ['an explicit name over hosts', { name: 'web', hosts: ['app.example.com'] }, 'web'],
+  ])('names the service after %s', (_case, input, expectedName) => {
+    expect(normalizeServiceSpec({ targets: ['web:3000'], ...input }).name).toBe(expectedName)
+  })
+
+  it('accepts a wildcard host without an explicit name', () => {
+    // `mproxy deploy web:3000 --host '*.example.com'` must not fail on the derived name.
+    const spec = normalizeServiceSpec({ targets: ['web:3000'], hosts: ['*.example.com'] })
+    expect(spec.name).toMatch(/example\.com/)
+  })
+
+  it('normalizes and de-duplicates targets and hosts', () => {
+    const spec = normalizeServiceSpec({ targets: ['WEB:3000', 'web:3000', '[::1]:4000'], hosts: ['A.com.', 'a.com'] })
+    expect(spec.targets).toEqual(['web:3000', '[::1]:4000'])
+    expect(spec.hosts).toEqual(['a.com'])
+  })
+
+  it('keeps explicit options', () => {
+    const spec = normalizeServiceSpec({
+      targets: ['web:3000'],
+      healthCheck: { path: '/health', intervalMs: 100, timeoutMs: 200 },
+      targetTimeoutMs: 500,
+      drainTimeoutMs: 0,
+    })
+    expect(spec.healthCheck).toEqual({ path: '/health', intervalMs: 100, timeoutMs: 200 })
+    expect(spec.targetTimeoutMs).toBe(500)
+    expect(spec.drainTimeoutMs).toBe(0)
+  })
+
+  it.each([
+    ['no targets', { targets: [] }, InvalidOptionError],
+    ['a target with port 0', { targets: ['web:0'] }, InvalidTargetError],
+    ['a target with port 70000', { targets: ['web:70000'] }, InvalidTargetError],
+    ['a target without port', { targets: ['web'] }, InvalidTargetError],
+    ['a host with a space', { targets: ['web:1'], hosts: ['bad host'] }, InvalidHostError],
+    ['a host with an underscore', { targets: ['web:1'], hosts: ['my_app.com'] }, InvalidHostError],
+    ['a nested wildcard host', { targets: ['web:1'], hosts: ['*.*.com'] }, InvalidHostError],
+    ['a bad service name', { targets: ['web:1'], name: 'has space' }, InvalidOptionError],
+    ['a relative health-check path', { targets: ['web:1'], healthCheck: { path: 'up' } }, InvalidOptionError],
+    ['a zero health-check interval', { targets: ['web:1'], healthCheck: { intervalMs: 0 } }, InvalidOptionError],
+    ['a negative target timeout', { targets: ['web:1'], targetTimeoutMs: -1 }, InvalidOptionError],
+    ['a NaN drain timeout', { targets: ['web:1'], drainTimeoutMs: Number.NaN }, InvalidOptionError],
+  ])('refuses %s', (_case, input, errorClass) => {
+    expect(() => normalizeServiceSpec(input)).toThrow(errorClass)
+  })
+})
