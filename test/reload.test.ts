@@ -1,37 +1,7 @@
-import { getBody, runLoad, startBackend, startProxy, waitUntil } from './helpers'
+import { getBody, startBackend, startProxy } from './helpers'
 
-const CONCURRENCY = 16
-const WARM_UP_REQUESTS = 100
-const RELOADS = 3
-const RELOAD_TEST_TIMEOUT_MS = 90_000
-
+// Reload under load is proven in zero-downtime.test.ts.
 describe('reload', () => {
-  it(
-    `replaces every worker ${RELOADS} times under ${CONCURRENCY} keep-alive clients with no failed request`,
-    async () => {
-      const backend = await startBackend()
-      const proxy = await startProxy({ workers: 2 })
-      await proxy.deploy([backend.address])
-      const before = (await proxy.status()).workerPids
-      const load = runLoad(proxy.port, { concurrency: CONCURRENCY })
-      await waitUntil(() => load.snapshot().ok >= WARM_UP_REQUESTS, 10_000, 'load to warm up')
-
-      for (let i = 0; i < RELOADS; i++) {
-        const result = await proxy.cli(['reload'])
-        expect(result.code).toBe(0)
-        expect(result.stdout).toContain('reloaded 2 workers')
-      }
-      const result = await load.stop()
-
-      expect(result.errors).toEqual([])
-      expect(result.failed).toBe(0)
-      const after = (await proxy.status()).workerPids
-      expect(after).toHaveLength(2)
-      expect(after.filter((pid) => before.includes(pid))).toEqual([])
-    },
-    RELOAD_TEST_TIMEOUT_MS,
-  )
-
   it('reloads on SIGHUP and keeps routing', async () => {
     const backend = await startBackend()
     const proxy = await startProxy({ workers: 1 })
