@@ -109,6 +109,13 @@ export class Registry {
         await this.#waitHealthy(added, spec, options.deployTimeoutMs, progress, current !== undefined)
       }
 
+      try {
+        // Another service may have taken one of these hosts while this one waited for health.
+        this.#checkHostsAvailable(spec)
+      } catch (err) {
+        added.forEach((target) => target.stop())
+        throw err
+      }
       service.targets = [...kept, ...added]
       for (const target of service.targets) target.setEvents(this.#targetEvents(service))
       const replaced = current?.targets.filter((target) => !kept.includes(target)) ?? []
