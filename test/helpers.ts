@@ -332,6 +332,8 @@ export interface ProxyOptions {
   args?: string[]
   /** Reuse a state directory (restart tests); a fresh temporary one otherwise. */
   stateDir?: string
+  /** Pass no flags at all, only environment variables, as the Docker entrypoint does. */
+  envOnly?: boolean
 }
 
 /**
@@ -341,10 +343,15 @@ export interface ProxyOptions {
 export async function startProxy(opts: ProxyOptions = {}): Promise<Proxy> {
   const stateDir = opts.stateDir ?? makeStateDir()
   const extra = opts.args ?? []
-  const args = [BIN, 'run', '--state-dir', stateDir]
-  if (opts.httpPort !== null) args.push('--http-port', String(opts.httpPort ?? 0))
-  if (opts.workers !== null) args.push('--workers', String(opts.workers ?? 2))
-  if (!extra.includes('--https-port')) args.push('--https-port', '0')
+  const args = [BIN, 'run']
+  if (opts.envOnly) {
+    opts = { ...opts, env: { MPROXY_STATE_DIR: stateDir, HTTP_PORT: '0', HTTPS_PORT: '0', ...opts.env } }
+  } else {
+    args.push('--state-dir', stateDir)
+    if (opts.httpPort !== null) args.push('--http-port', String(opts.httpPort ?? 0))
+    if (opts.workers !== null) args.push('--workers', String(opts.workers ?? 2))
+    if (!extra.includes('--https-port')) args.push('--https-port', '0')
+  }
   args.push(...extra)
   const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
   track(proc)

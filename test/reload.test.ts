@@ -13,9 +13,10 @@ describe('reload', () => {
 })
 
 describe('run configured by the environment only (as the Docker entrypoint runs it)', () => {
-  it('reads the port and worker count from HTTP_PORT and MPROXY_WORKERS', async () => {
+  it('takes its port, workers and state dir from HTTP_PORT, MPROXY_WORKERS and MPROXY_STATE_DIR', async () => {
     const backend = await startBackend()
-    const proxy = await startProxy({ workers: null, httpPort: null, env: { HTTP_PORT: '0', MPROXY_WORKERS: '1' } })
+    const proxy = await startProxy({ envOnly: true, env: { MPROXY_WORKERS: '1' } })
+    expect(proxy.proc.spawnargs.slice(2)).toEqual(['run'])
     expect((await proxy.status()).workers).toBe(1)
     expect((await proxy.deploy([backend.address])).code).toBe(0)
     expect(await getBody(proxy.port)).toBe(backend.name)
