@@ -1,5 +1,17 @@
-/** One proxied request: what the pipeline, the target proxy and the request log share. */
+/**
+ * One proxied request: what the pipeline, the target proxy and the request log share. It is
+ * tagged on the client request, so the per-request listeners can be shared functions instead
+ * of closures.
+ */
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
+
+const EXCHANGE = Symbol('mproxy.exchange')
+type Tagged = { [EXCHANGE]?: Exchange }
+
+/** The side an exchange is in flight on, told when the client response closes. */
+export interface ExchangeOwner {
+  release(exchange: Exchange): void
+}
 
 export class Exchange {
   /** Set once the upstream request exists, so a timeout or a drain cut can abort it. */
@@ -10,6 +22,7 @@ export class Exchange {
   abortReason: 'timeout' | 'drain' | undefined = undefined
   bytes = 0
   target = ''
+  owner: ExchangeOwner | undefined = undefined
 
   constructor(
     readonly req: IncomingMessage,
@@ -19,5 +32,12 @@ export class Exchange {
     readonly targetTimeoutMs: number,
     readonly client: string,
     readonly requestId: string,
-  ) {}
+  ) {
+    ;(req as Tagged)[EXCHANGE] = this
+  }
+
+  /** The exchange of a client request (a response finds it through `res.req`). */
+  static of(req: IncomingMessage): Exchange | undefined {
+    return (req as Tagged)[EXCHANGE]
+  }
 }

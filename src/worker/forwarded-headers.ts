@@ -24,6 +24,23 @@ export function stripHopByHop(headers: IncomingHttpHeaders, isUpgrade = false): 
   }
 }
 
+/**
+ * The same for a response's headers, by setting them to undefined, which the copy onto the
+ * client response skips: deleting would turn the header object into a slow dictionary.
+ */
+export function clearHopByHop(headers: IncomingHttpHeaders): void {
+  const connection = headers.connection
+  if (connection !== undefined) {
+    for (const token of connection.split(',')) {
+      const name = token.trim().toLowerCase()
+      if (name !== '' && headers[name] !== undefined) headers[name] = undefined
+    }
+  }
+  for (const name of HOP_BY_HOP) {
+    if (headers[name] !== undefined) headers[name] = undefined
+  }
+}
+
 /** The peer address without the IPv4-mapped prefix a dual-stack listener adds. */
 export function clientAddress(req: IncomingMessage): string {
   const address = req.socket.remoteAddress ?? ''

@@ -6,16 +6,14 @@ import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import { createProxyServer } from 'http-proxy-3'
 import { log } from '../lib/logger'
-import type { Exchange } from './exchange'
+import { Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
 import { classifyProxyError } from './proxy-errors'
-import { stripHopByHop } from './forwarded-headers'
-
-const EXCHANGE = Symbol('mproxy.exchange')
-type TaggedRequest = http.IncomingMessage & { [EXCHANGE]?: Exchange }
+import { clearHopByHop } from './forwarded-headers'
 
 /** Idle upstream sockets are closed before a typical upstream (Node: 5 s) would close them. */
 const UPSTREAM_IDLE_TIMEOUT_MS = 4_000
+const MAX_FREE_SOCKETS = 256
 
 export interface TargetProxyEvents {
   /** The in-flight count changed. */
@@ -24,9 +22,8 @@ export interface TargetProxyEvents {
   closingClientConnections(): boolean
 }
 
-export class TargetProxy {
+export class TargetProxy implements ExchangeOwner {
   readonly address: string
-
   readonly #agent: http.Agent
   readonly #proxy: ReturnType<typeof createProxyServer>
   readonly #exchanges = new Set<Exchange>()
@@ -37,13 +34,11 @@ export class TargetProxy {
   constructor(address: string, events: TargetProxyEvents) {
     this.address = address
     this.#events = events
-    this.#agent = new http.Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_TIMEOUT_MS, scheduling: 'lifo' })
-    this.#proxy = createProxyServer({ target: `http://${address}`, agent: this.#agent, xfwd: false })
-    this.#proxy.on('proxyReq', (proxyReq, req) => {
-      const exchange = (req as TaggedRequest)[EXCHANGE]
-      if (exchange) exchange.proxyReq = proxyReq
-    })
-    this.#proxy.on('proxyRes', (proxyRes, req, res) => this.#onResponse(proxyRes, req as TaggedRequest, res))
+    this.#agent = new http.Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_TIMEOUT_MS, maxFreeSockets: MAX_FREE_SOCKETS, scheduling: 'lifo' })
+    // A parsed URL, so http-proxy-3 does not parse the target again for every request.
+    this.#proxy = createProxyServer({ target: new URL(`http://${address}`), agent: this.#agent, xfwd: false })
+    this.#proxy.on('proxyReq', onUpstreamRequest)
+    this.#proxy.on('proxyRes', (proxyRes, req, res) => this.#onResponse(proxyRes, req, res))
     // Errors of upgraded sockets arrive here; web requests pass their own callback.
     this.#proxy.on('error', (err, req, socket) => {
       log('warn', 'websocket error', { target: address, path: req?.url, error: (err as Error).message })
@@ -64,11 +59,15 @@ export class TargetProxy {
 
   web(exchange: Exchange): void {
     exchange.target = this.address
-    ;(exchange.req as TaggedRequest)[EXCHANGE] = exchange
+    exchange.owner = this
     this.#exchanges.add(exchange)
-    exchange.res.once('close', () => this.#finish(exchange))
     this.#events.onCountChange(this)
-    this.#proxy.web(exchange.req, exchange.res, (err: unknown) => this.#onError(err as NodeJS.ErrnoException, exchange))
+    this.#proxy.web(exchange.req, exchange.res, onProxyError)
+  }
+
+  /** The client response closed: the request is no longer in flight here. */
+  release(exchange: Exchange): void {
+    if (this.#exchanges.delete(exchange)) this.#events.onCountChange(this)
   }
 
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -86,7 +85,7 @@ export class TargetProxy {
   expireSlowRequests(now: number): void {
     for (const exchange of this.#exchanges) {
       if (!exchange.responded && exchange.abortReason === undefined && now - exchange.startedAt > exchange.targetTimeoutMs) {
-        this.#abort(exchange, 'timeout')
+        abort(exchange, 'timeout')
       }
     }
   }
@@ -101,12 +100,12 @@ export class TargetProxy {
   /** Routed to again (redeployed while still draining). */
   revive(): void {
     this.#retired = false
-    this.#agent.maxFreeSockets = 256
+    this.#agent.maxFreeSockets = MAX_FREE_SOCKETS
   }
 
   /** End of a drain: whatever is still in flight is cut, with a 504 where nothing was sent yet. */
   cut(): void {
-    for (const exchange of this.#exchanges) this.#abort(exchange, 'drain')
+    for (const exchange of this.#exchanges) abort(exchange, 'drain')
     for (const socket of this.#sockets) socket.destroy()
   }
 
@@ -117,18 +116,8 @@ export class TargetProxy {
 
   // Private
 
-  #abort(exchange: Exchange, reason: 'timeout' | 'drain'): void {
-    exchange.abortReason = reason
-    if (exchange.proxyReq) exchange.proxyReq.destroy()
-    else sendErrorPage(exchange.res, 504)
-  }
-
-  #finish(exchange: Exchange): void {
-    if (this.#exchanges.delete(exchange)) this.#events.onCountChange(this)
-  }
-
-  #onResponse(proxyRes: http.IncomingMessage, req: TaggedRequest, res: http.ServerResponse): void {
-    const exchange = req[EXCHANGE]
+  #onResponse(proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const exchange = Exchange.of(req)
     if (exchange) {
       exchange.responded = true
       const length = proxyRes.headers['content-length']
@@ -136,29 +125,37 @@ export class TargetProxy {
       else proxyRes.on('data', (chunk: Buffer) => { exchange.bytes += chunk.length })
     }
     const headers = proxyRes.headers
-    stripHopByHop(headers)
+    clearHopByHop(headers)
     // http-proxy-3 copies this onto the client response: decide it for the client's connection,
     // which Node parsed before the request's own Connection header was stripped.
     headers.connection = this.#events.closingClientConnections() || !res.shouldKeepAlive ? 'close' : 'keep-alive'
   }
+}
 
-  #onError(err: NodeJS.ErrnoException, exchange: Exchange): void {
-    const { req, res } = exchange
-    const status = classifyProxyError(err, {
-      clientGone: res.destroyed,
-      abortedByProxy: exchange.abortReason !== undefined,
-    })
-    if (status === 499) {
-      res.statusCode = 499
-      res.destroy()
-      return
-    }
-    log(status === 504 ? 'warn' : 'error', 'upstream error', {
-      target: this.address, service: exchange.service, path: req.url, status,
-      error: exchange.abortReason === 'timeout' ? 'no response within the target timeout'
-        : exchange.abortReason === 'drain' ? 'cut at the end of the drain timeout' : err.code ?? err.message,
-      requestId: exchange.requestId,
-    })
-    sendErrorPage(res, status)
+function onUpstreamRequest(proxyReq: http.ClientRequest, req: http.IncomingMessage): void {
+  const exchange = Exchange.of(req)
+  if (exchange) exchange.proxyReq = proxyReq
+}
+
+function abort(exchange: Exchange, reason: 'timeout' | 'drain'): void {
+  exchange.abortReason = reason
+  if (exchange.proxyReq) exchange.proxyReq.destroy()
+  else sendErrorPage(exchange.res, 504)
+}
+
+function onProxyError(err: unknown, req: http.IncomingMessage, res: http.ServerResponse | Duplex): void {
+  const exchange = Exchange.of(req)
+  const error = err as NodeJS.ErrnoException
+  const status = classifyProxyError(error, { clientGone: res.destroyed, abortedByProxy: exchange?.abortReason !== undefined })
+  if (status === 499 || !(res instanceof http.ServerResponse)) {
+    res.destroy()
+    return
   }
+  log(status === 504 ? 'warn' : 'error', 'upstream error', {
+    target: exchange?.target, service: exchange?.service, path: req.url, status,
+    error: exchange?.abortReason === 'timeout' ? 'no response within the target timeout'
+      : exchange?.abortReason === 'drain' ? 'cut at the end of the drain timeout' : error.code ?? error.message,
+    requestId: exchange?.requestId,
+  })
+  sendErrorPage(res, status)
 }
