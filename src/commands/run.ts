@@ -17,8 +17,8 @@ function fromEnv(names: string[]): { name: string; value: string } | undefined {
   return undefined
 }
 
-function portOption(flag: number | undefined, envNames: string[], fallback: number): number {
-  if (flag !== undefined) return checkPort(flag, `--${envNames[1].toLowerCase().replace('_', '-')}`)
+function portOption(flagName: string, flag: number | undefined, envNames: string[], fallback: number): number {
+  if (flag !== undefined) return checkPort(flag, `--${flagName}`)
   const env = fromEnv(envNames)
   return env ? checkPort(Number(env.value), env.name) : fallback
 }
@@ -82,8 +82,8 @@ Logs are JSON lines on stdout. SIGTERM or SIGINT stops accepting connections, le
     setDebug(debug)
 
     await startPrimary({
-      httpPort: portOption(flags['http-port'], ['MPROXY_HTTP_PORT', 'HTTP_PORT'], DEFAULT_HTTP_PORT),
-      httpsPort: portOption(flags['https-port'], ['MPROXY_HTTPS_PORT', 'HTTPS_PORT'], DEFAULT_HTTPS_PORT),
+      httpPort: portOption('http-port', flags['http-port'], ['MPROXY_HTTP_PORT', 'HTTP_PORT'], DEFAULT_HTTP_PORT),
+      httpsPort: portOption('https-port', flags['https-port'], ['MPROXY_HTTPS_PORT', 'HTTPS_PORT'], DEFAULT_HTTPS_PORT),
       workers,
       stateDir: this.stateDir(flags['state-dir']),
       trustedProxies: trusted.map((entry) => checkTrustedProxy(entry.trim())),

@@ -51,6 +51,7 @@ export class Supervisor {
   #respawnDelayMs = RESPAWN_MIN_DELAY_MS
   #stopping = false
   #httpPort = 0
+  #reloading: Promise<void> = Promise.resolve()
   readonly #options: SupervisorOptions
 
   constructor(options: SupervisorOptions) {
@@ -105,14 +106,11 @@ export class Supervisor {
   }
 
   /** Replaces every worker with a fresh one, one at a time: the new one serves before the old one stops. */
-  async reload(drainTimeoutMs: number): Promise<void> {
-    const old = [...this.#handles.values()].filter((h) => h.state === 'serving')
-    for (const handle of old) {
-      const fresh = this.#fork()
-      await fresh.ready
-      await this.#stopWorker(handle, drainTimeoutMs)
-    }
-    log('info', 'workers reloaded', { workers: this.workerPids.length })
+  reload(drainTimeoutMs: number): Promise<void> {
+    // Reloads queue up: a second one must not stop the workers the first has just started.
+    const run = this.#reloading.then(() => this.#rollWorkers(drainTimeoutMs))
+    this.#reloading = run.catch(() => {})
+    return run
   }
 
   /** Stops every worker: they finish in-flight requests within `timeoutMs`, then exit. */
@@ -122,6 +120,16 @@ export class Supervisor {
   }
 
   // Private
+
+  async #rollWorkers(drainTimeoutMs: number): Promise<void> {
+    const old = [...this.#handles.values()].filter((h) => h.state === 'serving')
+    for (const handle of old) {
+      const fresh = this.#fork()
+      await fresh.ready
+      await this.#stopWorker(handle, drainTimeoutMs)
+    }
+    log('info', 'workers reloaded', { workers: this.workerPids.length })
+  }
 
   #fork(): WorkerHandle {
     const worker = cluster.fork({

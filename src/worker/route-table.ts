@@ -87,10 +87,4 @@ export class WorkerRoutes {
       if (target?.retired) target.cut()
     }
   }
-
-  inflightTotal(): number {
-    let total = 0
-    for (const target of this.#targets.values()) total += target.inflight
-    return total
-  }
 }
