@@ -1,0 +1,109 @@
+/**
+ * The options of `mproxy run` in one table, read by the oclif command (help, parsing) and by
+ * the direct entry that starts the primary without loading oclif. `resolveRunOptions` applies
+ * the environment and validates, the same way for both.
+ */
+import os from 'node:os'
+import { isIP } from 'node:net'
+import { InvalidOptionError } from '../errors'
+import { formatDuration, parseDuration } from '../lib/duration'
+import { resolveStateDir } from '../lib/state-dir'
+import { DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT, DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../options'
+import type { ServerOptions } from '../primary/main'
+
+interface RunFlagSpec {
+  type: 'integer' | 'string' | 'boolean'
+  multiple?: boolean
+  /** Environment variables read when the flag is not given, first match wins. */
+  env: readonly string[]
+  summary: string
+  defaultText: string
+  helpValue?: string
+}
+
+export const RUN_FLAGS = {
+  'http-port': { type: 'integer', env: ['MPROXY_HTTP_PORT', 'HTTP_PORT'], summary: 'Port for HTTP; 0 picks a free port', defaultText: `${DEFAULT_HTTP_PORT}` },
+  'https-port': { type: 'integer', env: ['MPROXY_HTTPS_PORT', 'HTTPS_PORT'], summary: 'Port for HTTPS, once TLS is enabled', defaultText: `${DEFAULT_HTTPS_PORT}` },
+  workers: { type: 'integer', env: ['MPROXY_WORKERS'], summary: 'Worker processes that proxy requests', defaultText: 'one per CPU' },
+  'trusted-proxy': {
+    type: 'string', multiple: true, env: ['MPROXY_TRUSTED_PROXIES'], helpValue: 'CIDR', defaultText: 'none',
+    summary: 'Address or CIDR of a proxy in front of mproxy whose X-Forwarded-* headers are kept; repeatable (env: comma-separated)',
+  },
+  'shutdown-timeout': {
+    type: 'string', env: ['MPROXY_SHUTDOWN_TIMEOUT'], helpValue: 'DURATION', defaultText: formatDuration(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    summary: 'How long SIGTERM waits for in-flight requests before cutting them',
+  },
+  'state-dir': {
+    type: 'string', env: ['MPROXY_STATE_DIR'], helpValue: 'DIR', defaultText: '$XDG_STATE_HOME/mproxy, else ~/.local/state/mproxy',
+    summary: 'Directory of the control socket and state',
+  },
+  'redis-url': { type: 'string', env: ['MPROXY_REDIS_URL'], helpValue: 'URL', defaultText: 'none', summary: 'Keep state in Redis (not available in this version)' },
+  debug: { type: 'boolean', env: ['MPROXY_DEBUG'], defaultText: 'false', summary: 'Log debug lines too' },
+} as const satisfies Record<string, RunFlagSpec>
+
+export type RunFlagName = keyof typeof RUN_FLAGS
+
+/** Parsed flags, before the environment and defaults apply. */
+export interface RunFlags {
+  'http-port'?: number
+  'https-port'?: number
+  workers?: number
+  'trusted-proxy'?: string[]
+  'shutdown-timeout'?: string
+  'state-dir'?: string
+  'redis-url'?: string
+  debug?: boolean
+}
+
+/** Help text of one flag: what it does, its default and its environment variables. */
+export function describeRunFlag(name: RunFlagName): string {
+  const spec: RunFlagSpec = RUN_FLAGS[name]
+  return `${spec.summary} [default: ${spec.defaultText}; env ${spec.env.join(', ')}]`
+}
+
+/** An explicit flag beats MPROXY_<NAME>, which beats the plain name kamal-proxy also reads. */
+function fromEnv(name: RunFlagName, env: NodeJS.ProcessEnv): { source: string; value: string } | undefined {
+  for (const variable of RUN_FLAGS[name].env) {
+    const value = env[variable]
+    if (value !== undefined && value !== '') return { source: variable, value }
+  }
+  return undefined
+}
+
+function integerOption(name: RunFlagName, flags: RunFlags, env: NodeJS.ProcessEnv, min: number, max: number): number | undefined {
+  const flag = flags[name] as number | undefined
+  const fallback = fromEnv(name, env)
+  const [value, source] = flag !== undefined ? [flag, `--${name}`] : fallback ? [Number(fallback.value), fallback.source] : [undefined, '']
+  if (value === undefined) return undefined
+  if (!Number.isInteger(value) || value < min || value > max) throw new InvalidOptionError(`invalid ${source}: must be a whole number from ${min} to ${max}`)
+  return value
+}
+
+function checkTrustedProxy(entry: string): string {
+  const [address, prefix, extra] = entry.split('/')
+  const family = isIP(address)
+  const bits = family === 6 ? 128 : 32
+  const validPrefix = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= bits)
+  if (!family || extra !== undefined || !validPrefix) {
+    throw new InvalidOptionError(`invalid trusted proxy "${entry}": expected an IP address or CIDR like 10.0.0.0/8`)
+  }
+  return entry
+}
+
+export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.ProcessEnv = process.env): ServerOptions {
+  const redisUrl = flags['redis-url'] ?? fromEnv('redis-url', env)?.value
+  if (redisUrl) throw new InvalidOptionError('--redis-url: Redis state is not available in this version of mproxy yet')
+  const trusted = flags['trusted-proxy'] ?? fromEnv('trusted-proxy', env)?.value.split(',') ?? []
+  const shutdown = flags['shutdown-timeout'] ?? fromEnv('shutdown-timeout', env)?.value
+  const debugEnv = fromEnv('debug', env)?.value
+  return {
+    httpPort: integerOption('http-port', flags, env, 0, 65535) ?? DEFAULT_HTTP_PORT,
+    httpsPort: integerOption('https-port', flags, env, 0, 65535) ?? DEFAULT_HTTPS_PORT,
+    workers: integerOption('workers', flags, env, 1, 256) ?? os.availableParallelism(),
+    stateDir: resolveStateDir(flags['state-dir'], env),
+    trustedProxies: trusted.map((entry) => checkTrustedProxy(entry.trim())),
+    shutdownTimeoutMs: shutdown === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(shutdown, 'shutdown timeout'),
+    debug: flags.debug === true || debugEnv === '1' || debugEnv === 'true',
+    version,
+  }
+}
