@@ -19,6 +19,7 @@ export class InvalidTargetError extends define('MPROXY_ERR_INVALID_TARGET', 400)
 export class InvalidHostError extends define('MPROXY_ERR_INVALID_HOST', 400) {}
 export class InvalidDurationError extends define('MPROXY_ERR_INVALID_DURATION', 400) {}
 export class InvalidOptionError extends define('MPROXY_ERR_INVALID_OPTION', 400) {}
+export class InvalidCertificateError extends define('MPROXY_ERR_INVALID_CERTIFICATE', 400) {}
 export class HostInUseError extends define('MPROXY_ERR_HOST_IN_USE', 409) {}
 export class ServiceNotFoundError extends define('MPROXY_ERR_SERVICE_NOT_FOUND', 404) {}
 export class TargetUnhealthyError extends define('MPROXY_ERR_TARGET_UNHEALTHY', 422) {}

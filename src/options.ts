@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { InvalidOptionError } from './errors'
 import { normalizeHost, normalizeTarget, validatePath, validateServiceName } from './lib/validate'
 
@@ -38,6 +39,13 @@ export interface ServiceSpec {
   targetTimeoutMs: number
   /** Longest wait for in-flight requests on a replaced target, in ms. Default 30000. */
   drainTimeoutMs: number
+  /** Serve the hosts over HTTPS. Default false. */
+  tls: boolean
+  /** With TLS, answer plain HTTP with a redirect to HTTPS. Default true. */
+  tlsRedirect: boolean
+  /** Absolute paths of a PEM certificate (chain) and its key provided by the operator. */
+  tlsCertificatePath?: string
+  tlsPrivateKeyPath?: string
 }
 
 /** Options that only live as long as one deploy. */
@@ -63,6 +71,10 @@ export function normalizeServiceSpec(input: {
   healthCheck?: Partial<HealthCheckOptions>
   targetTimeoutMs?: number
   drainTimeoutMs?: number
+  tls?: boolean
+  tlsRedirect?: boolean
+  tlsCertificatePath?: string
+  tlsPrivateKeyPath?: string
 }): ServiceSpec {
   if (!Array.isArray(input.targets) || input.targets.length === 0) {
     throw new InvalidOptionError('at least one target (host:port) is required')
@@ -71,6 +83,7 @@ export function normalizeServiceSpec(input: {
   const hosts = [...new Set((input.hosts ?? []).map(normalizeHost))]
   const name = validateServiceName(input.name || hosts[0] || DEFAULT_SERVICE_NAME)
   const hc = input.healthCheck ?? {}
+  const tls = normalizeTls(input, hosts)
   return {
     name,
     hosts,
@@ -82,7 +95,27 @@ export function normalizeServiceSpec(input: {
     },
     targetTimeoutMs: checkTimeout('target timeout', input.targetTimeoutMs ?? DEFAULT_TARGET_TIMEOUT_MS),
     drainTimeoutMs: checkTimeout('drain timeout', input.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, { allowZero: true }),
+    ...tls,
   }
+}
+
+type TlsOptions = Pick<ServiceSpec, 'tls' | 'tlsRedirect' | 'tlsCertificatePath' | 'tlsPrivateKeyPath'>
+
+function normalizeTls(input: Partial<TlsOptions>, hosts: string[]): TlsOptions {
+  const { tlsCertificatePath: cert, tlsPrivateKeyPath: key } = input
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new InvalidOptionError('give both --tls-certificate-path and --tls-private-key-path, or neither')
+  }
+  const tls = input.tls === true || cert !== undefined
+  if (!tls) return { tls: false, tlsRedirect: false }
+  if (hosts.length === 0) throw new InvalidOptionError('--ssl/--tls needs at least one --host: certificates are per host name')
+  if (cert === undefined || key === undefined) {
+    const wildcard = hosts.find((host) => host.startsWith('*.'))
+    if (wildcard) throw new InvalidOptionError(`automatic certificates cannot cover the wildcard host ${wildcard}; give --tls-certificate-path and --tls-private-key-path`)
+    throw new InvalidOptionError('automatic certificates (ACME) are not available in this version yet; give --tls-certificate-path and --tls-private-key-path')
+  }
+  if (!path.isAbsolute(cert) || !path.isAbsolute(key)) throw new InvalidOptionError('certificate and key paths must be absolute')
+  return { tls: true, tlsRedirect: input.tlsRedirect !== false, tlsCertificatePath: cert, tlsPrivateKeyPath: key }
 }
 
 export function normalizeDeployOptions(input: Partial<DeployOptions>): DeployOptions {

@@ -9,10 +9,12 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as http from 'node:http'
+import * as https from 'node:https'
 import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as readline from 'node:readline'
+import forge from 'node-forge'
 import type { ListResponse, StatusResponse } from '../src/control/protocol'
 
 // ---------------------------------------------------------------------------------------------
@@ -301,6 +303,8 @@ export interface LogLine {
 
 export interface Proxy {
   port: number
+  /** The HTTPS port from the "listening" line; 0 when HTTPS could not listen. */
+  httpsPort: number
   stateDir: string
   /** Parsed stdout lines so far (non-JSON lines appear as `{ raw }`). */
   logs: LogLine[]
@@ -424,6 +428,7 @@ export async function startProxy(opts: ProxyOptions = {}): Promise<Proxy> {
 
   return {
     port,
+    httpsPort: Number(listening.https ?? 0),
     stateDir,
     logs,
     stderr: () => stderr,
@@ -478,6 +483,8 @@ export interface RequestOptions {
   timeoutMs?: number
   /** Aborting destroys the connection, as a browser does when the user navigates away. */
   signal?: AbortSignal
+  /** Speak HTTPS, trusting `ca` and sending `servername` as SNI. */
+  tls?: { ca: string; servername: string }
 }
 
 /** One HTTP request to 127.0.0.1:`port`; rejects on socket errors only. */
@@ -485,7 +492,7 @@ export function request(port: number, opts: RequestOptions = {}): Promise<Respon
   return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { ...opts.headers }
     if (opts.host) headers.host = opts.host
-    const req = http.request(
+    const req = (opts.tls ? https : http).request(
       {
         host: '127.0.0.1',
         port,
@@ -494,6 +501,7 @@ export function request(port: number, opts: RequestOptions = {}): Promise<Respon
         headers,
         agent: opts.agent ?? false,
         signal: opts.signal,
+        ...(opts.tls && { ca: opts.tls.ca, servername: opts.tls.servername }),
       },
       (res) => {
         const chunks: Buffer[] = []
@@ -651,3 +659,47 @@ export async function collectBodies(port: number, n: number, opts: RequestOption
 
 /** A target address on loopback where nothing listens (port 1 is never used by tests). */
 export const REFUSED_TARGET = '127.0.0.1:1'
+
+// ---------------------------------------------------------------------------------------------
+// Certificates
+
+export interface TestCertificate {
+  /** PEM of the test CA that signed the certificate: what clients must trust. */
+  ca: string
+  certFile: string
+  keyFile: string
+}
+
+/** A CA and a certificate for `hosts` signed by it, made with node-forge, as files in a temp dir. */
+export function makeTestCertificate(hosts: string[], opts: { days?: number } = {}): TestCertificate {
+  const pki = forge.pki
+  const caKeys = pki.rsa.generateKeyPair(2048)
+  const ca = pki.createCertificate()
+  ca.publicKey = caKeys.publicKey
+  ca.serialNumber = '01'
+  ca.validity.notBefore = new Date(Date.now() - 60_000)
+  ca.validity.notAfter = new Date(Date.now() + 365 * 86_400_000)
+  const caName = [{ name: 'commonName', value: 'mproxy test CA' }]
+  ca.setSubject(caName)
+  ca.setIssuer(caName)
+  ca.setExtensions([{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true }])
+  ca.sign(caKeys.privateKey, forge.md.sha256.create())
+
+  const keys = pki.rsa.generateKeyPair(2048)
+  const cert = pki.createCertificate()
+  cert.publicKey = keys.publicKey
+  cert.serialNumber = '02'
+  cert.validity.notBefore = new Date(Date.now() - 60_000)
+  cert.validity.notAfter = new Date(Date.now() + (opts.days ?? 30) * 86_400_000)
+  cert.setSubject([{ name: 'commonName', value: hosts[0] }])
+  cert.setIssuer(caName)
+  cert.setExtensions([{ name: 'subjectAltName', altNames: hosts.map((host) => ({ type: 2, value: host })) }])
+  cert.sign(caKeys.privateKey, forge.md.sha256.create())
+
+  const dir = makeStateDir()
+  const certFile = path.join(dir, 'cert.pem')
+  const keyFile = path.join(dir, 'key.pem')
+  fs.writeFileSync(certFile, pki.certificateToPem(cert))
+  fs.writeFileSync(keyFile, pki.privateKeyToPem(keys.privateKey))
+  return { ca: pki.certificateToPem(ca), certFile, keyFile }
+}

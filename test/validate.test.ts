@@ -106,7 +106,23 @@ describe('normalizeServiceSpec', () => {
       healthCheck: { path: '/up', intervalMs: 1_000, timeoutMs: 5_000 },
       targetTimeoutMs: 30_000,
       drainTimeoutMs: 30_000,
+      tls: false,
+      tlsRedirect: false,
     })
+  })
+
+  it.each([
+    ['TLS without hosts', { tls: true }, /needs at least one --host/],
+    ['a certificate without its key', { hosts: ['a.com'], tlsCertificatePath: '/c.pem' }, /give both/],
+    ['relative certificate paths', { hosts: ['a.com'], tlsCertificatePath: 'c.pem', tlsPrivateKeyPath: 'k.pem' }, /absolute/],
+    ['automatic certificates for a wildcard host', { hosts: ['*.a.com'], tls: true }, /wildcard/],
+  ])('refuses %s', (_case, input, message) => {
+    expect(() => normalizeServiceSpec({ targets: ['web:3000'], ...input })).toThrow(message)
+  })
+
+  it('turns TLS on with certificate files, redirecting HTTP by default', () => {
+    const spec = normalizeServiceSpec({ targets: ['web:3000'], hosts: ['a.com'], tlsCertificatePath: '/c.pem', tlsPrivateKeyPath: '/k.pem' })
+    expect(spec).toMatchObject({ tls: true, tlsRedirect: true, tlsCertificatePath: '/c.pem', tlsPrivateKeyPath: '/k.pem' })
   })
 
   it.each([

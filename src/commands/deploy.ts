@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { Args, Flags } from '@oclif/core'
 import { formatDuration, parseDuration } from '../lib/duration'
 import { normalizeTarget, splitList } from '../lib/validate'
@@ -7,6 +8,8 @@ import {
 } from '../options'
 import { InvalidOptionError } from '../errors'
 import { BaseCommand } from '../cli/base-command'
+
+const absolute = (file: string | undefined) => (file === undefined ? undefined : path.resolve(file))
 
 const duration = (description: string, defaultMs: number) =>
   Flags.string({ description, default: formatDuration(defaultMs), helpValue: 'DURATION' })
@@ -31,7 +34,10 @@ Health-checks the new targets, switches all workers to them once healthy, then w
   static override flags = {
     host: Flags.string({ description: 'Host name to route to this service (exact or *.example.com); repeatable or comma-separated [default: none: any host]', multiple: true, helpValue: 'HOST' }),
     name: Flags.string({ description: 'Service name [default: the first host, or "default"]' }),
-    ssl: Flags.boolean({ description: 'Serve the hosts over HTTPS with automatic certificates (not available in this version) [default: false]', aliases: ['tls'] }),
+    ssl: Flags.boolean({ description: 'Serve the hosts over HTTPS (this version needs --tls-certificate-path and --tls-private-key-path) [default: false]', aliases: ['tls'] }),
+    'tls-certificate-path': Flags.string({ description: 'PEM certificate (with its chain) to serve for the hosts; implies --ssl [default: none]', helpValue: 'FILE' }),
+    'tls-private-key-path': Flags.string({ description: 'PEM private key of --tls-certificate-path [default: none]', helpValue: 'FILE' }),
+    'tls-redirect': Flags.string({ description: 'With TLS, redirect plain HTTP to HTTPS; --tls-redirect=false keeps HTTP working', options: ['true', 'false'], default: 'true' }),
     'health-check-path': Flags.string({ description: 'Path probed with GET; any 2xx is healthy', default: DEFAULT_HEALTH_CHECK_PATH, helpValue: 'PATH' }),
     'health-check-interval': duration('Time between health checks', DEFAULT_HEALTH_CHECK_INTERVAL_MS),
     'health-check-timeout': duration('Time one health check may take', DEFAULT_HEALTH_CHECK_TIMEOUT_MS),
@@ -53,6 +59,10 @@ Health-checks the new targets, switches all workers to them once healthy, then w
       hosts: splitList(flags.host),
       name: flags.name,
       tls: flags.ssl,
+      tlsRedirect: flags['tls-redirect'] !== 'false',
+      // The primary reads the files: relative paths mean the caller's directory, not the proxy's.
+      tlsCertificatePath: absolute(flags['tls-certificate-path']),
+      tlsPrivateKeyPath: absolute(flags['tls-private-key-path']),
       healthCheck: {
         path: flags['health-check-path'],
         intervalMs: parseDuration(flags['health-check-interval'], 'health check interval'),

@@ -17,10 +17,13 @@ export default class List extends BaseCommand {
       this.log(JSON.stringify({ services }, null, 2))
       return
     }
-    const rows = [['SERVICE', 'HOSTS', 'TARGET', 'HEALTH', 'IN FLIGHT']]
+    const rows = [['SERVICE', 'HOSTS', 'TLS', 'TARGET', 'HEALTH', 'IN FLIGHT']]
     for (const service of services) {
+      const tls = !service.certificate ? 'no'
+        : service.certificate.state === 'valid' ? `valid until ${service.certificate.notAfter?.slice(0, 10)}`
+          : `failing: ${service.certificate.error}`
       for (const target of service.targets) {
-        rows.push([service.name, service.hosts.join(',') || '*', target.address, target.health, String(target.inflight)])
+        rows.push([service.name, service.hosts.join(',') || '*', tls, target.address, target.health, String(target.inflight)])
       }
     }
     const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))

@@ -12,6 +12,10 @@ export interface DeployRequest {
   hosts: string[]
   name?: string
   tls: boolean
+  /** Default true: with TLS, plain HTTP is redirected to HTTPS. */
+  tlsRedirect?: boolean
+  tlsCertificatePath?: string
+  tlsPrivateKeyPath?: string
   healthCheck: Partial<HealthCheckOptions>
   deployTimeoutMs?: number
   drainTimeoutMs?: number
@@ -34,11 +38,21 @@ export interface TargetStatus {
   inflight: number
 }
 
+export interface CertificateStatus {
+  /** `valid`: served; `failing`: could not be loaded (see error), its hosts get no TLS. */
+  state: 'valid' | 'failing'
+  source: 'custom'
+  /** ISO date. */
+  notAfter?: string
+  error?: string
+}
+
 export interface ServiceStatus {
   name: string
   hosts: string[]
   targets: TargetStatus[]
   tls: boolean
+  certificate?: CertificateStatus
   healthCheck: HealthCheckOptions
   drainTimeoutMs: number
   targetTimeoutMs: number
@@ -57,6 +71,9 @@ export interface StatusResponse {
   services: number
   routeTableVersion: number
   httpPort: number
+  /** 0 when HTTPS could not listen (see httpsError). */
+  httpsPort: number
+  httpsError?: string
 }
 
 /** One line of a streamed answer. */

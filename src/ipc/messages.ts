@@ -11,12 +11,22 @@ export interface RouteService {
   /** Targets to balance over, healthy ones only (all of them if none is healthy). */
   targets: string[]
   targetTimeoutMs: number
+  /** Answer plain HTTP with a redirect to HTTPS (TLS services whose certificate is loaded). */
+  tlsRedirect: boolean
+}
+
+/** A certificate workers select by SNI for these hosts (exact or `*.` wildcard). */
+export interface RouteCertificate {
+  hosts: string[]
+  cert: string
+  key: string
 }
 
 /** An immutable routing snapshot. Workers answer every request from the latest one. */
 export interface RouteTable {
   version: number
   services: RouteService[]
+  certificates: RouteCertificate[]
 }
 
 /** Requests and upgraded sockets in flight, per target address. */
@@ -34,8 +44,8 @@ export type PrimaryMessage =
   | { mproxy: 1; type: 'shutdown'; timeoutMs: number }
 
 export type WorkerMessage =
-  /** The worker listens on `httpPort` and serves from table `version`. */
-  | { mproxy: 1; type: 'ready'; version: number; httpPort: number }
+  /** The worker listens on `httpPort` (and `httpsPort`, unless it could not) and serves from table `version`. */
+  | { mproxy: 1; type: 'ready'; version: number; httpPort: number; httpsPort: number; httpsError?: string }
   | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts }
   /** Sent on change, coalesced; includes retired targets until they reach zero. */
   | { mproxy: 1; type: 'inflight'; inflight: InflightCounts }

@@ -2,6 +2,7 @@
  * The primary process: loads state, starts the workers, serves the control socket, and owns
  * the signals (SIGTERM/SIGINT: drain and exit 0; SIGHUP: reload the workers).
  */
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
@@ -16,7 +17,7 @@ import { Supervisor } from './supervisor'
 export interface ServerOptions {
   /** Port for plain HTTP; 0 picks a free one. Default 80. */
   httpPort: number
-  /** Accepted for TLS, which this version does not serve yet. Default 443. */
+  /** Port for HTTPS; 0 picks a free one. Default 443. If it cannot listen, mproxy runs without TLS. */
   httpsPort: number
   /** Worker processes. Default: one per CPU. */
   workers: number
@@ -41,7 +42,13 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   let shuttingDown = false
   const supervisor = new Supervisor({
     workers: options.workers,
-    workerConfig: { httpPort: options.httpPort, trustedProxies: options.trustedProxies },
+    workerConfig: {
+      httpPort: options.httpPort,
+      httpsPort: options.httpsPort,
+      trustedProxies: options.trustedProxies,
+      // One set of TLS session ticket keys for all workers, so a session resumes on any of them.
+      ticketKeys: randomBytes(48).toString('base64'),
+    },
     debug: options.debug,
     onCrashLoop: (err) => {
       log('error', 'giving up', { error: err.message })
@@ -74,6 +81,8 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       services: registry.serviceCount,
       routeTableVersion: registry.tableVersion,
       httpPort: supervisor.httpPort,
+      httpsPort: supervisor.httpsPort,
+      httpsError: supervisor.httpsError,
     }),
   })
   await control.listen()
@@ -101,6 +110,8 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
 
   log('info', 'listening', {
     http: supervisor.httpPort,
+    https: supervisor.httpsPort,
+    httpsError: supervisor.httpsError,
     workers: supervisor.workerPids.length,
     stateDir: options.stateDir,
     socket: socketPath,

@@ -3,13 +3,14 @@
  * mutates them. Each mutation runs under its service's lock, publishes a new route table to
  * the workers, persists the state, and drains what it replaced.
  */
-import { HostInUseError, InvalidOptionError, ServiceNotFoundError, TargetUnhealthyError } from '../errors'
+import { HostInUseError, InvalidOptionError, ServiceNotFoundError, TargetUnhealthyError, oneLine } from '../errors'
 import type { DeployRequest, ListResponse, RemoveRequest, ServiceStatus } from '../control/protocol'
 import type { RouteTable } from '../ipc/messages'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
 import { normalizeHost } from '../lib/validate'
 import { normalizeDeployOptions, normalizeServiceSpec, type ServiceSpec } from '../options'
+import { loadCertificate, type LoadedCertificate } from './certificate'
 import { drainTargets, type InflightSource } from './drain'
 import type { StateStore, Snapshot } from './state-store'
 import { Target, type TargetEvents } from './target'
@@ -18,12 +19,17 @@ import { Target, type TargetEvents } from './target'
 export interface WorkerFleet extends InflightSource {
   publish(table: RouteTable): Promise<void>
   readonly workerPids: number[]
+  /** Why the workers could not listen for HTTPS, if they could not. */
+  readonly httpsError: string | undefined
 }
 
 export type Progress = (message: string) => void
 
 interface Service {
   spec: ServiceSpec
+  /** Loaded for TLS services; undefined with `certificateError` when loading failed at restore. */
+  certificate?: LoadedCertificate
+  certificateError?: string
   targets: Target[]
   /** Replaced targets still finishing their requests, shown by `list`. */
   draining: Target[]
@@ -45,7 +51,7 @@ export class Registry {
   /** Restores saved services. Their targets serve at once; health checks resume in the background. */
   restore(snapshot: Snapshot | undefined): void {
     for (const spec of snapshot?.services ?? []) {
-      const service: Service = { spec, targets: [], draining: [] }
+      const service: Service = { spec, targets: [], draining: [], ...restoreCertificate(spec) }
       service.targets = spec.targets.map((address) => this.#createTarget(service, address, 'healthy'))
       this.#services.set(spec.name, service)
       service.targets.forEach((target) => target.beginHealthChecks())
@@ -64,13 +70,15 @@ export class Registry {
           // With no healthy target, trying them all beats answering 503 on a health-check blip.
           targets: (healthy.length > 0 ? healthy : targets).map((target) => target.address),
           targetTimeoutMs: spec.targetTimeoutMs,
+          tlsRedirect: spec.tlsRedirect && this.#services.get(spec.name)?.certificate !== undefined,
         }
       }),
+      certificates: [...this.#services.values()].flatMap(({ spec, certificate }) =>
+        certificate ? [{ hosts: spec.hosts, cert: certificate.cert, key: certificate.key }] : []),
     }
   }
 
   async deploy(request: DeployRequest, progress: Progress): Promise<string> {
-    if (request.tls) throw new InvalidOptionError('--ssl/--tls: automatic TLS is not available in this version of mproxy yet')
     const spec = normalizeServiceSpec({
       name: request.name,
       hosts: request.hosts,
@@ -78,15 +86,20 @@ export class Registry {
       healthCheck: request.healthCheck,
       targetTimeoutMs: request.targetTimeoutMs,
       drainTimeoutMs: request.drainTimeoutMs,
+      tls: request.tls,
+      tlsRedirect: request.tlsRedirect,
+      tlsCertificatePath: request.tlsCertificatePath,
+      tlsPrivateKeyPath: request.tlsPrivateKeyPath,
     })
     const options = normalizeDeployOptions(request)
     this.#checkHostsAvailable(spec)
+    const certificate = this.#loadCertificate(spec)
     return this.#withLock(spec.name, async () => {
       this.#checkHostsAvailable(spec)
       const startedAt = Date.now()
       log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
       const current = this.#services.get(spec.name)
-      const service: Service = { spec, targets: [], draining: current?.draining ?? [] }
+      const service: Service = { spec, certificate, targets: [], draining: current?.draining ?? [] }
       const kept = current?.targets.filter((target) => spec.targets.includes(target.address)) ?? []
       const added = spec.targets
         .filter((address) => !kept.some((target) => target.address === address))
@@ -149,10 +162,13 @@ export class Registry {
   }
 
   list(): ListResponse {
-    const services: ServiceStatus[] = [...this.#services.values()].map(({ spec, targets, draining }) => ({
+    const services: ServiceStatus[] = [...this.#services.values()].map(({ spec, targets, draining, certificate, certificateError }) => ({
       name: spec.name,
       hosts: spec.hosts,
-      tls: false,
+      tls: spec.tls,
+      certificate: !spec.tls ? undefined : certificate
+        ? { state: 'valid', source: 'custom', notAfter: certificate.notAfter.toISOString() }
+        : { state: 'failing', source: 'custom', error: certificateError },
       healthCheck: spec.healthCheck,
       drainTimeoutMs: spec.drainTimeoutMs,
       targetTimeoutMs: spec.targetTimeoutMs,
@@ -250,6 +266,13 @@ export class Registry {
     }
   }
 
+  #loadCertificate(spec: ServiceSpec): LoadedCertificate | undefined {
+    if (!spec.tls || !spec.tlsCertificatePath || !spec.tlsPrivateKeyPath) return undefined
+    const httpsError = this.#fleet.httpsError
+    if (httpsError) throw new InvalidOptionError(`cannot serve TLS: the HTTPS listener is not running (${httpsError})`)
+    return loadCertificate(spec.tlsCertificatePath, spec.tlsPrivateKeyPath, spec.hosts)
+  }
+
   #checkHostsAvailable(spec: ServiceSpec): void {
     for (const other of this.#services.values()) {
       if (other.spec.name === spec.name) continue
@@ -294,5 +317,16 @@ export class Registry {
     } finally {
       if (this.#locks.get(name) === settled) this.#locks.delete(name)
     }
+  }
+}
+
+/** A certificate that cannot be loaded at start costs its service HTTPS, not the whole proxy. */
+function restoreCertificate(spec: ServiceSpec): Pick<Service, 'certificate' | 'certificateError'> {
+  if (!spec.tls || !spec.tlsCertificatePath || !spec.tlsPrivateKeyPath) return {}
+  try {
+    return { certificate: loadCertificate(spec.tlsCertificatePath, spec.tlsPrivateKeyPath, spec.hosts) }
+  } catch (err) {
+    log('error', 'certificate unavailable, serving the service over HTTP only', { service: spec.name, error: oneLine(err) })
+    return { certificateError: oneLine(err) }
   }
 }

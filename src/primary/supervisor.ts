@@ -42,7 +42,7 @@ interface WorkerHandle {
 }
 
 export class Supervisor {
-  #table: RouteTable = { version: 0, services: [] }
+  #table: RouteTable = { version: 0, services: [], certificates: [] }
   #seq = 0
   #handles = new Map<number, WorkerHandle>()
   #pendingAcks = new Map<number, { workerId: number; resolve(): void }>()
@@ -51,6 +51,8 @@ export class Supervisor {
   #respawnDelayMs = RESPAWN_MIN_DELAY_MS
   #stopping = false
   #httpPort = 0
+  #httpsPort = 0
+  #httpsError: string | undefined
   #reloading: Promise<void> = Promise.resolve()
   readonly #options: SupervisorOptions
 
@@ -61,6 +63,14 @@ export class Supervisor {
 
   get httpPort(): number {
     return this.#httpPort
+  }
+
+  get httpsPort(): number {
+    return this.#httpsPort
+  }
+
+  get httpsError(): string | undefined {
+    return this.#httpsError
   }
 
   get workerPids(): number[] {
@@ -168,6 +178,8 @@ export class Supervisor {
     switch (message.type) {
       case 'ready':
         this.#httpPort = message.httpPort
+        this.#httpsPort = message.httpsPort
+        this.#httpsError = message.httpsError
         if (handle.state === 'starting') handle.state = 'serving'
         this.#respawnDelayMs = RESPAWN_MIN_DELAY_MS
         handle.markReady()

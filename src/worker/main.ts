@@ -8,7 +8,8 @@ import type http from 'node:http'
 import { flushLogs, log, setDebug } from '../lib/logger'
 import { assertNever, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from '../ipc/messages'
 import { InflightReporter } from './inflight'
-import { createProxyServer } from './proxy-server'
+import { CertificateSelector } from './certificates'
+import { createProxyServer, createTlsProxyServer } from './proxy-server'
 import { WorkerRoutes } from './route-table'
 
 /** How often requests are checked against their target timeout. */
@@ -18,7 +19,10 @@ const IDLE_CLOSE_GRACE_MS = 1_000
 
 interface WorkerConfig {
   httpPort: number
+  httpsPort: number
   trustedProxies: string[]
+  /** Base64 of the 48 bytes of TLS session ticket keys all workers share. */
+  ticketKeys: string
 }
 
 function send(message: WorkerMessage): void {
@@ -53,28 +57,46 @@ function main(): void {
       reporter.changed(target)
     },
   })
-  const server = createProxyServer({ routes, trustedProxies: parseTrustedProxies(config.trustedProxies), encrypted: false })
+  const trustedProxies = parseTrustedProxies(config.trustedProxies)
+  const certificates = new CertificateSelector()
+  let httpsPort = 0
+  const server = createProxyServer({ routes, trustedProxies, encrypted: false, httpsPort: () => httpsPort })
   server.on('error', (err) => {
     log('error', 'listener failed', { port: config.httpPort, error: err.message })
     flushLogs()
     process.exit(1)
   })
+  const tlsServer = createTlsProxyServer({ routes, trustedProxies, encrypted: true, httpsPort: () => httpsPort }, {
+    SNICallback: (servername, callback) => certificates.select(servername, callback),
+    ticketKeys: Buffer.from(config.ticketKeys, 'base64'),
+  })
+  tlsServer.on('error', (err) => log('error', 'https listener error', { port: config.httpsPort, error: err.message }))
   setInterval(() => {
     const now = performance.now()
     for (const target of routes.targets()) target.expireSlowRequests(now)
   }, TIMEOUT_SWEEP_INTERVAL_MS).unref()
 
+  /** HTTP must listen; HTTPS may fail (port 443 without privileges): then TLS is off, not the proxy. */
+  async function listen(): Promise<{ httpPort: number; httpsPort: number; httpsError?: string }> {
+    const httpPort = await listenOn(server, config.httpPort)
+    try {
+      return { httpPort, httpsPort: await listenOn(tlsServer, config.httpsPort) }
+    } catch (err) {
+      return { httpPort, httpsPort: 0, httpsError: `port ${config.httpsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }
+    }
+  }
+
   function onMessage(message: PrimaryMessage): void {
     switch (message.type) {
       case 'routes':
         routes.install(message.table)
+        certificates.install(message.table.certificates)
         send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot() })
         if (!listening) {
           listening = true
-          server.listen(config.httpPort, () => {
-            const address = server.address()
-            const httpPort = typeof address === 'object' && address ? address.port : config.httpPort
-            send({ mproxy: 1, type: 'ready', version: routes.version, httpPort })
+          void listen().then((ready) => {
+            httpsPort = ready.httpsPort
+            send({ mproxy: 1, type: 'ready', version: routes.version, ...ready })
           })
         }
         return
@@ -84,7 +106,7 @@ function main(): void {
       case 'shutdown':
         if (!shuttingDown) {
           shuttingDown = true
-          void shutdown(server, routes, message.timeoutMs)
+          void shutdown([server, tlsServer], routes, message.timeoutMs)
         }
         return
       default:
@@ -99,7 +121,7 @@ function main(): void {
   process.on('disconnect', () => {
     if (!shuttingDown) {
       shuttingDown = true
-      void shutdown(server, routes, 5_000)
+      void shutdown([server, tlsServer], routes, 5_000)
     }
   })
 }
@@ -110,18 +132,32 @@ function main(): void {
  * one right now. Answers carry `Connection: close` instead, and connections still idle after a
  * grace period are closed.
  */
-async function shutdown(server: http.Server, routes: WorkerRoutes, timeoutMs: number): Promise<void> {
-  const allClosed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
-  const idleSweep = setInterval(() => server.closeIdleConnections(), IDLE_CLOSE_GRACE_MS)
+async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs: number): Promise<void> {
+  const listening = servers.filter((server) => server.listening)
+  const allClosed = Promise.all(listening.map((server) =>
+    new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))))
+  const idleSweep = setInterval(() => listening.forEach((server) => server.closeIdleConnections()), IDLE_CLOSE_GRACE_MS)
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())
   await Promise.race([allClosed, deadline])
   clearInterval(idleSweep)
   for (const target of routes.targets()) target.destroy()
-  server.closeAllConnections()
+  listening.forEach((server) => server.closeAllConnections())
   send({ mproxy: 1, type: 'drained' })
   flushLogs()
   setTimeout(() => process.exit(0), 10).unref()
   if (process.connected) process.disconnect()
+}
+
+function listenOn(server: net.Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err)
+    server.once('error', onError)
+    server.listen(port, () => {
+      server.off('error', onError)
+      const address = server.address()
+      resolve(typeof address === 'object' && address ? address.port : port)
+    })
+  })
 }
 
 main()

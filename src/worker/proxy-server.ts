@@ -1,6 +1,7 @@
 /**
- * The request pipeline of a worker. In order, for each request:
- *   1. route: Host → service (404 page when nothing matches)
+ * The request pipeline of a worker, the same for HTTP and HTTPS. In order, for each request:
+ *   1. route: Host → service (404 page when nothing matches; a redirect to HTTPS for TLS
+ *      services reached over plain HTTP)
  *   2. rewrite headers: strip hop-by-hop, set X-Forwarded-*, X-Request-Id
  *   3. pick a target of the service (round-robin) and proxy through its keep-alive agent,
  *      counting the request in flight
@@ -10,6 +11,7 @@
  * allocated per request.
  */
 import http from 'node:http'
+import https from 'node:https'
 import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
 import type { BlockList } from 'node:net'
@@ -18,6 +20,7 @@ import { Exchange } from './exchange'
 import { sendErrorPage } from './error-pages'
 import { clientAddress, setForwardedHeaders, stripHopByHop } from './forwarded-headers'
 import type { WorkerRoutes } from './route-table'
+import { hostOnly } from './router'
 
 /** Above the 60 s idle timeout of common load balancers, so they never reuse a closed socket. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000
@@ -27,15 +30,29 @@ export interface ProxyServerOptions {
   routes: WorkerRoutes
   trustedProxies: BlockList | undefined
   encrypted: boolean
+  /** Where redirects to HTTPS point. */
+  httpsPort(): number
+}
+
+const SERVER_OPTIONS: http.ServerOptions = {
+  // Uploads and streams may legitimately take longer than Node's 300 s default.
+  requestTimeout: 0,
+  headersTimeout: HEADERS_TIMEOUT_MS,
+  keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
 }
 
 export function createProxyServer(options: ProxyServerOptions): http.Server {
-  const server = http.createServer({
-    // Uploads and streams may legitimately take longer than Node's 300 s default.
-    requestTimeout: 0,
-    headersTimeout: HEADERS_TIMEOUT_MS,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-  })
+  return attachPipeline(http.createServer(SERVER_OPTIONS), options)
+}
+
+export function createTlsProxyServer(options: ProxyServerOptions, tlsOptions: https.ServerOptions): https.Server {
+  const server = https.createServer({ ...SERVER_OPTIONS, ...tlsOptions })
+  // A failed handshake (unknown name, scanner) is the client's problem, not an event to log.
+  server.on('tlsClientError', (_err, socket) => socket.destroy())
+  return attachPipeline(server, options)
+}
+
+function attachPipeline<S extends http.Server>(server: S, options: ProxyServerOptions): S {
   server.on('request', (req, res) => handleRequest(req, res, options))
   server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, options))
   server.on('clientError', (_err, socket) => {
@@ -53,8 +70,16 @@ export function handleRequest(req: http.IncomingMessage, res: http.ServerRespons
   const requestId = setForwardedHeaders(req.headers, { client, encrypted: options.encrypted, trustedProxies: options.trustedProxies })
   const exchange = new Exchange(req, res, route?.name ?? '', startedAt, route?.targetTimeoutMs ?? 0, client, requestId)
   res.on('close', onResponseClose)
-  if (route) route.pick().web(exchange)
-  else sendErrorPage(res, 404)
+  if (!route) sendErrorPage(res, 404)
+  else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
+  else route.pick().web(exchange)
+}
+
+function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number): void {
+  const host = hostOnly(req.headers.host ?? '')
+  const location = `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}`
+  res.writeHead(301, { location, 'content-length': 0 })
+  res.end()
 }
 
 function onResponseClose(this: http.ServerResponse): void {

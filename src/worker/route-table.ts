@@ -11,6 +11,7 @@ export class ServiceRoute {
   readonly name: string
   readonly hosts: readonly string[]
   readonly targetTimeoutMs: number
+  readonly tlsRedirect: boolean
   readonly #targets: TargetProxy[]
   #next = 0
 
@@ -18,6 +19,7 @@ export class ServiceRoute {
     this.name = service.name
     this.hosts = service.hosts
     this.targetTimeoutMs = service.targetTimeoutMs
+    this.tlsRedirect = service.tlsRedirect
     this.#targets = targets
   }
 
