@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command for a fresh Debian 12 machine (also .ci/run and `make test`):
 #   1. installs the real tools the tests start or call (redis-server, pebble, docker-compose,
-#      systemd-analyze) from apt, only those that are missing;
+#      systemd-analyze, ss) from apt, only those that are missing;
 #   2. runs `npm ci` when node_modules is missing or older than package-lock.json;
 #   3. runs `npm test` (build, typecheck, jest).
 set -euo pipefail
@@ -14,10 +14,11 @@ declare -A pkg_for=(
   [pebble]=pebble
   [docker-compose]=docker-compose
   [systemd-analyze]=systemd
+  [ss]=iproute2
 )
 
 missing=()
-for cmd in redis-server pebble docker-compose systemd-analyze; do
+for cmd in redis-server pebble docker-compose systemd-analyze ss; do
   if ! command -v "$cmd" >/dev/null 2>&1; then
     missing+=("${pkg_for[$cmd]}")
   fi

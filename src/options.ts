@@ -111,8 +111,9 @@ function normalizeTls(input: Partial<TlsOptions>, hosts: string[]): TlsOptions {
   if (hosts.length === 0) throw new InvalidOptionError('--ssl/--tls needs at least one --host: certificates are per host name')
   if (cert === undefined || key === undefined) {
     const wildcard = hosts.find((host) => host.startsWith('*.'))
+    // HTTP-01 cannot prove control of a wildcard name; that takes DNS-01.
     if (wildcard) throw new InvalidOptionError(`automatic certificates cannot cover the wildcard host ${wildcard}; give --tls-certificate-path and --tls-private-key-path`)
-    throw new InvalidOptionError('automatic certificates (ACME) are not available in this version yet; give --tls-certificate-path and --tls-private-key-path')
+    return { tls: true, tlsRedirect: input.tlsRedirect !== false }
   }
   if (!path.isAbsolute(cert) || !path.isAbsolute(key)) throw new InvalidOptionError('certificate and key paths must be absolute')
   return { tls: true, tlsRedirect: input.tlsRedirect !== false, tlsCertificatePath: cert, tlsPrivateKeyPath: key }

@@ -693,7 +693,8 @@ export function makeTestCertificate(hosts: string[], opts: { days?: number } = {
   cert.validity.notAfter = new Date(Date.now() + (opts.days ?? 30) * 86_400_000)
   cert.setSubject([{ name: 'commonName', value: hosts[0] }])
   cert.setIssuer(caName)
-  cert.setExtensions([{ name: 'subjectAltName', altNames: hosts.map((host) => ({ type: 2, value: host })) }])
+  const altNames = hosts.map((host) => (net.isIP(host) ? { type: 7, ip: host } : { type: 2, value: host }))
+  cert.setExtensions([{ name: 'subjectAltName', altNames }])
   cert.sign(caKeys.privateKey, forge.md.sha256.create())
 
   const dir = makeStateDir()
@@ -702,4 +703,121 @@ export function makeTestCertificate(hosts: string[], opts: { days?: number } = {
   fs.writeFileSync(certFile, pki.certificateToPem(cert))
   fs.writeFileSync(keyFile, pki.privateKeyToPem(keys.privateKey))
   return { ca: pki.certificateToPem(ca), certFile, keyFile }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ACME test CA (Pebble, Debian package)
+
+export interface Pebble {
+  directoryUrl: string
+  /** File with the CA of Pebble's own HTTPS listener, for NODE_EXTRA_CA_CERTS. */
+  listenerCaFile: string
+  /** PEM of the root Pebble issues certificates under (new at every start). */
+  root(): Promise<string>
+  /** Where Pebble's validator connects for HTTP-01; point it at the proxy with `forwardTo`. */
+  forwardTo(port: number): void
+  stop(): Promise<void>
+}
+
+/** The TCP ports a process listens on (UDP with `udp`), read back from the kernel. */
+async function listeningPorts(pid: number, udp = false): Promise<number[]> {
+  const { stdout } = await execFileText('ss', [udp ? '-Hlnup' : '-Hlntp'])
+  return stdout.split('\n')
+    .filter((line) => line.includes(`pid=${pid},`))
+    .map((line) => Number(/:(\d+)\s/.exec(line)?.[1]))
+    .filter((port) => port > 0)
+}
+
+function execFileText(file: string, args: string[]): Promise<{ stdout: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, (err, stdout) => (err ? reject(err) : resolve({ stdout })))
+  })
+}
+
+function startLoggedProcess(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; ready: RegExp }): Promise<ChildProcess> {
+  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  track(child)
+  onCleanup(() => stopChild(child))
+  return new Promise((resolve, reject) => {
+    let output = ''
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      if (opts.ready.test(output)) resolve(child)
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`${command} exited (${code}) before it was ready:\n${output}`)))
+    setTimeout(() => reject(new Error(`${command} not ready in time:\n${output}`)), PROXY_START_TIMEOUT_MS).unref()
+  })
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => killHard(child), PROXY_STOP_TIMEOUT_MS)
+  await exited
+  clearTimeout(timer)
+}
+
+/**
+ * Starts pebble-challtestsrv (DNS: every name is 127.0.0.1) and Pebble on loopback ports picked
+ * by the kernel. Pebble's HTTP-01 validator dials a forwarder of this process, which the test
+ * points at the proxy once that has a port.
+ */
+export async function startPebble(opts: { validitySeconds?: number } = {}): Promise<Pebble> {
+  const dir = makeStateDir()
+  let forwardPort = 0
+  const forwarder = net.createServer((socket) => {
+    const upstream = net.connect(forwardPort, '127.0.0.1')
+    socket.on('error', () => upstream.destroy())
+    upstream.on('error', () => socket.destroy())
+    socket.pipe(upstream).pipe(socket)
+  })
+  await new Promise<void>((resolve) => forwarder.listen(0, '127.0.0.1', resolve))
+  onCleanup(() => new Promise<void>((resolve) => forwarder.close(() => resolve())))
+  const validatorPort = (forwarder.address() as net.AddressInfo).port
+
+  const dns = await startLoggedProcess('pebble-challtestsrv', [
+    '-dns01', '127.0.0.1:0', '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', '127.0.0.1:0',
+    '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '',
+  ], { ready: /Starting management server/ })
+  const [dnsPort] = await waitUntil(async () => {
+    const ports = await listeningPorts(dns.pid!, true)
+    return ports.length > 0 ? ports : undefined
+  }, SHORT_TIMEOUT_MS, 'the DNS port of pebble-challtestsrv')
+
+  const listener = makeTestCertificate(['localhost', '127.0.0.1'])
+  const listenerCaFile = path.join(dir, 'listener-ca.pem')
+  fs.writeFileSync(listenerCaFile, listener.ca)
+  fs.writeFileSync(path.join(dir, 'pebble.json'), JSON.stringify({
+    pebble: {
+      listenAddress: '127.0.0.1:0', managementListenAddress: '127.0.0.1:0',
+      certificate: listener.certFile, privateKey: listener.keyFile,
+      httpPort: validatorPort, tlsPort: validatorPort,
+      ...(opts.validitySeconds && { certificateValidityPeriod: opts.validitySeconds }),
+    },
+  }))
+  const pebble = await startLoggedProcess('pebble', ['-config', 'pebble.json', '-dnsserver', `127.0.0.1:${dnsPort}`], {
+    cwd: dir,
+    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
+    ready: /ACME directory available/,
+  })
+  // Two listeners: the ACME API answers /dir, the management API /roots/0.
+  const ports = await waitUntil(async () => {
+    const found = await listeningPorts(pebble.pid!)
+    return found.length >= 2 ? found : undefined
+  }, SHORT_TIMEOUT_MS, 'the ports of pebble')
+  const tlsGet = (port: number, urlPath: string) => request(port, { path: urlPath, tls: { ca: listener.ca, servername: 'localhost' } })
+  const statuses = await Promise.all(ports.map((port) => tlsGet(port, '/dir').then((res) => res.status)))
+  const acmePort = ports[statuses.indexOf(200)]
+  const managementPort = ports.find((port) => port !== acmePort)!
+
+  return {
+    directoryUrl: `https://127.0.0.1:${acmePort}/dir`,
+    listenerCaFile,
+    root: async () => (await tlsGet(managementPort, '/roots/0')).body,
+    forwardTo: (port) => { forwardPort = port },
+    stop: () => stopChild(pebble),
+  }
 }

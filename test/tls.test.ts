@@ -23,7 +23,7 @@ describe('TLS with provided certificates', () => {
       expect(JSON.parse(res.body)).toMatchObject({ 'x-forwarded-proto': 'https', host: HOST })
     }
     const [service] = (await proxy.list()).services
-    expect(service).toMatchObject({ tls: true, certificate: { state: 'valid', source: 'custom' } })
+    expect(service).toMatchObject({ tls: true, certificates: [{ host: HOST, state: 'valid', source: 'custom' }] })
   })
 
   it('redirects plain HTTP to HTTPS with path and query kept, unless --tls-redirect=false', async () => {
@@ -59,7 +59,7 @@ describe('TLS with provided certificates', () => {
 
   it.each([
     ['--ssl without a host', () => ['--ssl'], /needs at least one --host/],
-    ['--ssl without certificate files (no ACME in this version)', () => ['--host', HOST, '--ssl'], /not available in this version/],
+    ['automatic certificates for a wildcard host', () => ['--host', '*.mproxy.test', '--ssl'], /wildcard/],
     ['a certificate without its key', () => ['--host', HOST, '--tls-certificate-path', certificate.certFile], /give both/],
     ['an unreadable key file', () => ['--host', HOST, '--tls-certificate-path', certificate.certFile, '--tls-private-key-path', '/nonexistent/key.pem'], /cannot read the private key/],
     ['a key of another certificate', () => ['--host', HOST, '--tls-certificate-path', certificate.certFile, '--tls-private-key-path', makeTestCertificate([HOST]).keyFile], /does not belong/],

@@ -10,6 +10,9 @@ import { formatDuration, parseDuration } from '../lib/duration'
 import { resolveStateDir } from '../lib/state-dir'
 import { DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT, DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../options'
 import type { ServerOptions } from '../primary/main'
+import {
+  DEFAULT_ACME_CHECK_INTERVAL_MS, DEFAULT_ACME_RETRY_BASE_MS, LETS_ENCRYPT_DIRECTORY, LETS_ENCRYPT_STAGING_DIRECTORY,
+} from '../primary/acme-manager'
 
 interface RunFlagSpec {
   type: 'integer' | 'string' | 'boolean'
@@ -37,6 +40,12 @@ export const RUN_FLAGS = {
     type: 'string', env: ['MPROXY_STATE_DIR'], helpValue: 'DIR', defaultText: '$XDG_STATE_HOME/mproxy, else ~/.local/state/mproxy',
     summary: 'Directory of the control socket and state',
   },
+  'acme-directory': {
+    type: 'string', env: ['MPROXY_ACME_DIRECTORY'], helpValue: 'URL', defaultText: "Let's Encrypt",
+    summary: 'ACME directory that issues automatic certificates (extra trusted CAs: NODE_EXTRA_CA_CERTS)',
+  },
+  'acme-staging': { type: 'boolean', env: ['MPROXY_ACME_STAGING'], defaultText: 'false', summary: "Use Let's Encrypt's staging directory (untrusted certificates, generous limits)" },
+  'acme-email': { type: 'string', env: ['MPROXY_ACME_EMAIL'], helpValue: 'EMAIL', defaultText: 'none', summary: 'Contact address for the ACME account' },
   'redis-url': { type: 'string', env: ['MPROXY_REDIS_URL'], helpValue: 'URL', defaultText: 'none', summary: 'Keep state in Redis (not available in this version)' },
   debug: { type: 'boolean', env: ['MPROXY_DEBUG'], defaultText: 'false', summary: 'Log debug lines too' },
 } as const satisfies Record<string, RunFlagSpec>
@@ -51,6 +60,9 @@ export interface RunFlags {
   'trusted-proxy'?: string[]
   'shutdown-timeout'?: string
   'state-dir'?: string
+  'acme-directory'?: string
+  'acme-staging'?: boolean
+  'acme-email'?: string
   'redis-url'?: string
   debug?: boolean
 }
@@ -79,6 +91,10 @@ function integerOption(name: RunFlagName, flags: RunFlags, env: NodeJS.ProcessEn
   return value
 }
 
+function isTrue(value: string | undefined): boolean {
+  return value === '1' || value === 'true'
+}
+
 function checkTrustedProxy(entry: string): string {
   const [address, prefix, extra] = entry.split('/')
   const family = isIP(address)
@@ -96,6 +112,11 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
   const trusted = flags['trusted-proxy'] ?? fromEnv('trusted-proxy', env)?.value.split(',') ?? []
   const shutdown = flags['shutdown-timeout'] ?? fromEnv('shutdown-timeout', env)?.value
   const debugEnv = fromEnv('debug', env)?.value
+  const staging = flags['acme-staging'] === true || isTrue(fromEnv('acme-staging', env)?.value)
+  const directoryUrl = flags['acme-directory'] ?? fromEnv('acme-directory', env)?.value ??
+    (staging ? LETS_ENCRYPT_STAGING_DIRECTORY : LETS_ENCRYPT_DIRECTORY)
+  if (!/^https?:\/\//.test(directoryUrl)) throw new InvalidOptionError(`invalid ACME directory "${directoryUrl}": expected an https:// URL`)
+  const durationFromEnv = (variable: string, fallback: number) => (env[variable] ? parseDuration(env[variable] as string, variable) : fallback)
   return {
     httpPort: integerOption('http-port', flags, env, 0, 65535) ?? DEFAULT_HTTP_PORT,
     httpsPort: integerOption('https-port', flags, env, 0, 65535) ?? DEFAULT_HTTPS_PORT,
@@ -103,7 +124,14 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
     stateDir: resolveStateDir(flags['state-dir'], env),
     trustedProxies: trusted.map((entry) => checkTrustedProxy(entry.trim())),
     shutdownTimeoutMs: shutdown === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(shutdown, 'shutdown timeout'),
-    debug: flags.debug === true || debugEnv === '1' || debugEnv === 'true',
+    debug: flags.debug === true || isTrue(debugEnv),
+    acme: {
+      directoryUrl,
+      email: flags['acme-email'] ?? fromEnv('acme-email', env)?.value,
+      // Not flags: only tests and unusual CAs need them.
+      retryBaseMs: durationFromEnv('MPROXY_ACME_RETRY_BASE', DEFAULT_ACME_RETRY_BASE_MS),
+      checkIntervalMs: durationFromEnv('MPROXY_ACME_CHECK_INTERVAL', DEFAULT_ACME_CHECK_INTERVAL_MS),
+    },
     version,
   }
 }

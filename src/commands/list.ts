@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core'
+import type { ServiceStatus } from '../control/protocol'
 import { BaseCommand } from '../cli/base-command'
 
 export default class List extends BaseCommand {
@@ -19,9 +20,7 @@ export default class List extends BaseCommand {
     }
     const rows = [['SERVICE', 'HOSTS', 'TLS', 'TARGET', 'HEALTH', 'IN FLIGHT']]
     for (const service of services) {
-      const tls = !service.certificate ? 'no'
-        : service.certificate.state === 'valid' ? `valid until ${service.certificate.notAfter?.slice(0, 10)}`
-          : `failing: ${service.certificate.error}`
+      const tls = describeTls(service)
       for (const target of service.targets) {
         rows.push([service.name, service.hosts.join(',') || '*', tls, target.address, target.health, String(target.inflight)])
       }
@@ -29,4 +28,14 @@ export default class List extends BaseCommand {
     const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
     for (const row of rows) this.log(row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())
   }
+}
+
+/** One cell: `no`, `valid until DATE`, `pending`, or `failing: last error`. */
+function describeTls(service: ServiceStatus): string {
+  if (!service.tls) return 'no'
+  const failing = service.certificates.find((certificate) => certificate.state === 'failing')
+  if (failing) return `failing: ${failing.error}`
+  if (service.certificates.some((certificate) => certificate.state === 'pending')) return 'pending'
+  const until = service.certificates.map((certificate) => certificate.notAfter ?? '').sort()[0]
+  return `valid until ${until.slice(0, 10)}`
 }

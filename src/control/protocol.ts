@@ -39,12 +39,20 @@ export interface TargetStatus {
 }
 
 export interface CertificateStatus {
-  /** `valid`: served; `failing`: could not be loaded (see error), its hosts get no TLS. */
-  state: 'valid' | 'failing'
-  source: 'custom'
+  /**
+   * `valid`: served. `pending`: being ordered, a self-signed one stands in. `failing`: the last
+   * order (or loading the provided files) failed, see `error`.
+   */
+  state: 'valid' | 'pending' | 'failing'
+  source: 'custom' | 'acme'
   /** ISO date. */
   notAfter?: string
+  /** The last error, also while a valid certificate is still served. */
   error?: string
+}
+
+export interface HostCertificateStatus extends CertificateStatus {
+  host: string
 }
 
 export interface ServiceStatus {
@@ -52,7 +60,8 @@ export interface ServiceStatus {
   hosts: string[]
   targets: TargetStatus[]
   tls: boolean
-  certificate?: CertificateStatus
+  /** One entry per host for automatic certificates; one for a provided certificate. */
+  certificates: HostCertificateStatus[]
   healthCheck: HealthCheckOptions
   drainTimeoutMs: number
   targetTimeoutMs: number

@@ -13,6 +13,8 @@ export interface RouteService {
   targetTimeoutMs: number
   /** Answer plain HTTP with a redirect to HTTPS (TLS services whose certificate is loaded). */
   tlsRedirect: boolean
+  /** Answer ACME HTTP-01 challenges for these hosts (automatic certificates). */
+  acmeChallenges: boolean
 }
 
 /** A certificate workers select by SNI for these hosts (exact or `*.` wildcard). */
@@ -27,6 +29,8 @@ export interface RouteTable {
   version: number
   services: RouteService[]
   certificates: RouteCertificate[]
+  /** The ACME account's key thumbprint: a challenge token's answer is `token.thumbprint`. */
+  acmeThumbprint: string
 }
 
 /** Requests and upgraded sockets in flight, per target address. */

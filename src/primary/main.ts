@@ -10,7 +10,10 @@ import { AlreadyRunningError, ShuttingDownError, oneLine } from '../errors'
 import { SOCKET_NAME, type StatusResponse } from '../control/protocol'
 import { ControlServer } from '../control/server'
 import { flushLogs, log } from '../lib/logger'
+import { AcmeManager, type AcmeOptions } from './acme-manager'
+import { CertificateFiles } from './certificate-files'
 import { Registry } from './registry'
+import { ServiceCertificates } from './service-certificates'
 import { FileStateStore } from './state-store'
 import { Supervisor } from './supervisor'
 
@@ -27,6 +30,7 @@ export interface ServerOptions {
   /** How long SIGTERM waits for in-flight requests, in ms. */
   shutdownTimeoutMs: number
   debug: boolean
+  acme: AcmeOptions
   version: string
 }
 
@@ -55,9 +59,12 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       void stop(1)
     },
   })
-  const registry = new Registry(store, supervisor)
+  const acme = new AcmeManager(options.acme, new CertificateFiles(options.stateDir), () => registry.certificatesChanged())
+  await acme.load()
+  const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError))
   registry.restore(snapshot)
   await supervisor.start(registry.routeTable())
+  acme.activate()
 
   const refuseWhileStopping = () => {
     if (shuttingDown) throw new ShuttingDownError('mproxy is shutting down')
@@ -92,6 +99,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     shuttingDown = true
     log('info', 'shutting down', { timeoutMs: options.shutdownTimeoutMs })
     registry.stopHealthChecks()
+    acme.stop()
     await supervisor.shutdown(options.shutdownTimeoutMs)
     await control.close().catch(() => {})
     await fs.rm(socketPath, { force: true })

@@ -3,15 +3,15 @@
  * mutates them. Each mutation runs under its service's lock, publishes a new route table to
  * the workers, persists the state, and drains what it replaced.
  */
-import { HostInUseError, InvalidOptionError, ServiceNotFoundError, TargetUnhealthyError, oneLine } from '../errors'
+import { HostInUseError, InvalidOptionError, ServiceNotFoundError, TargetUnhealthyError } from '../errors'
 import type { DeployRequest, ListResponse, RemoveRequest, ServiceStatus } from '../control/protocol'
 import type { RouteTable } from '../ipc/messages'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
 import { normalizeHost } from '../lib/validate'
 import { normalizeDeployOptions, normalizeServiceSpec, type ServiceSpec } from '../options'
-import { loadCertificate, type LoadedCertificate } from './certificate'
 import { drainTargets, type InflightSource } from './drain'
+import type { ServiceCertificate, ServiceCertificates } from './service-certificates'
 import type { StateStore, Snapshot } from './state-store'
 import { Target, type TargetEvents } from './target'
 
@@ -27,9 +27,7 @@ export type Progress = (message: string) => void
 
 interface Service {
   spec: ServiceSpec
-  /** Loaded for TLS services; undefined with `certificateError` when loading failed at restore. */
-  certificate?: LoadedCertificate
-  certificateError?: string
+  certificate: ServiceCertificate
   targets: Target[]
   /** Replaced targets still finishing their requests, shown by `list`. */
   draining: Target[]
@@ -40,29 +38,37 @@ export class Registry {
   readonly #locks = new Map<string, Promise<unknown>>()
   readonly #store: StateStore
   readonly #fleet: WorkerFleet
+  readonly #certificates: ServiceCertificates
   #version = 0
   #publishing: Promise<void> = Promise.resolve()
 
-  constructor(store: StateStore, fleet: WorkerFleet) {
+  constructor(store: StateStore, fleet: WorkerFleet, certificates: ServiceCertificates) {
     this.#store = store
     this.#fleet = fleet
+    this.#certificates = certificates
   }
 
   /** Restores saved services. Their targets serve at once; health checks resume in the background. */
   restore(snapshot: Snapshot | undefined): void {
     for (const spec of snapshot?.services ?? []) {
-      const service: Service = { spec, targets: [], draining: [], ...restoreCertificate(spec) }
+      const service: Service = { spec, certificate: this.#certificates.restore(spec), targets: [], draining: [] }
       service.targets = spec.targets.map((address) => this.#createTarget(service, address, 'healthy'))
       this.#services.set(spec.name, service)
       service.targets.forEach((target) => target.beginHealthChecks())
     }
     if (this.#services.size > 0) log('info', 'state restored', { services: [...this.#services.keys()] })
+    this.#certificates.manage(this.#services.values())
+  }
+
+  /** A certificate was issued or renewed: workers get the new table. */
+  certificatesChanged(): void {
+    void this.#publish().catch(() => {})
   }
 
   routeTable(): RouteTable {
     return {
       version: ++this.#version,
-      services: [...this.#services.values()].map(({ spec, targets }) => {
+      services: [...this.#services.values()].map(({ spec, targets, certificate }) => {
         const healthy = targets.filter((target) => target.state === 'healthy')
         return {
           name: spec.name,
@@ -70,11 +76,12 @@ export class Registry {
           // With no healthy target, trying them all beats answering 503 on a health-check blip.
           targets: (healthy.length > 0 ? healthy : targets).map((target) => target.address),
           targetTimeoutMs: spec.targetTimeoutMs,
-          tlsRedirect: spec.tlsRedirect && this.#services.get(spec.name)?.certificate !== undefined,
+          tlsRedirect: this.#certificates.redirects(spec, certificate),
+          acmeChallenges: certificate.kind === 'automatic',
         }
       }),
-      certificates: [...this.#services.values()].flatMap(({ spec, certificate }) =>
-        certificate ? [{ hosts: spec.hosts, cert: certificate.cert, key: certificate.key }] : []),
+      certificates: this.#certificates.routeCertificates(this.#services.values()),
+      acmeThumbprint: this.#certificates.thumbprint,
     }
   }
 
@@ -93,7 +100,7 @@ export class Registry {
     })
     const options = normalizeDeployOptions(request)
     this.#checkHostsAvailable(spec)
-    const certificate = this.#loadCertificate(spec)
+    const certificate = this.#certificates.prepare(spec)
     return this.#withLock(spec.name, async () => {
       this.#checkHostsAvailable(spec)
       const startedAt = Date.now()
@@ -111,6 +118,7 @@ export class Registry {
         this.#services.set(spec.name, service)
         await this.#publish()
         await this.#save()
+        this.#certificates.manage(this.#services.values())
         progress(`${spec.targets.join(', ')} is already live for ${spec.name}`)
         return `deployed ${spec.name} (no change of target)`
       }
@@ -139,6 +147,7 @@ export class Registry {
       log('info', 'switched', { service: spec.name, targets: spec.targets, version: this.#version })
       progress(`switched ${spec.name} to ${spec.targets.join(', ')} on ${this.#fleet.workerPids.length} workers`)
       await this.#save()
+      this.#certificates.manage(this.#services.values())
       await this.#drain(service, replaced, progress)
       log('info', 'deploy finished', { service: spec.name, durationMs: Date.now() - startedAt })
       return `deployed ${spec.name} in ${formatDuration(Date.now() - startedAt)}`
@@ -156,19 +165,18 @@ export class Registry {
       log('info', 'service removed', { service: name })
       progress(`stopped routing to ${name}`)
       await this.#save()
+      this.#certificates.manage(this.#services.values())
       await this.#drain(service, service.targets, progress)
       return `removed ${name}`
     })
   }
 
   list(): ListResponse {
-    const services: ServiceStatus[] = [...this.#services.values()].map(({ spec, targets, draining, certificate, certificateError }) => ({
+    const services: ServiceStatus[] = [...this.#services.values()].map(({ spec, targets, draining, certificate }) => ({
       name: spec.name,
       hosts: spec.hosts,
       tls: spec.tls,
-      certificate: !spec.tls ? undefined : certificate
-        ? { state: 'valid', source: 'custom', notAfter: certificate.notAfter.toISOString() }
-        : { state: 'failing', source: 'custom', error: certificateError },
+      certificates: this.#certificates.status(spec, certificate),
       healthCheck: spec.healthCheck,
       drainTimeoutMs: spec.drainTimeoutMs,
       targetTimeoutMs: spec.targetTimeoutMs,
@@ -266,13 +274,6 @@ export class Registry {
     }
   }
 
-  #loadCertificate(spec: ServiceSpec): LoadedCertificate | undefined {
-    if (!spec.tls || !spec.tlsCertificatePath || !spec.tlsPrivateKeyPath) return undefined
-    const httpsError = this.#fleet.httpsError
-    if (httpsError) throw new InvalidOptionError(`cannot serve TLS: the HTTPS listener is not running (${httpsError})`)
-    return loadCertificate(spec.tlsCertificatePath, spec.tlsPrivateKeyPath, spec.hosts)
-  }
-
   #checkHostsAvailable(spec: ServiceSpec): void {
     for (const other of this.#services.values()) {
       if (other.spec.name === spec.name) continue
@@ -317,16 +318,5 @@ export class Registry {
     } finally {
       if (this.#locks.get(name) === settled) this.#locks.delete(name)
     }
-  }
-}
-
-/** A certificate that cannot be loaded at start costs its service HTTPS, not the whole proxy. */
-function restoreCertificate(spec: ServiceSpec): Pick<Service, 'certificate' | 'certificateError'> {
-  if (!spec.tls || !spec.tlsCertificatePath || !spec.tlsPrivateKeyPath) return {}
-  try {
-    return { certificate: loadCertificate(spec.tlsCertificatePath, spec.tlsPrivateKeyPath, spec.hosts) }
-  } catch (err) {
-    log('error', 'certificate unavailable, serving the service over HTTP only', { service: spec.name, error: oneLine(err) })
-    return { certificateError: oneLine(err) }
   }
 }

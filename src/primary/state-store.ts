@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { StateFileError, oneLine } from '../errors'
+import { writeFileAtomic } from '../lib/atomic-file'
 import { log } from '../lib/logger'
 import { normalizeServiceSpec, type ServiceSpec } from '../options'
 
@@ -48,8 +49,7 @@ export function parseSnapshot(text: string, source: string): Snapshot {
 }
 
 /**
- * The state file `<state-dir>/state.json`. Writes go to a temporary file that is fsynced and
- * renamed over the old one, so a crash leaves either the old or the new state, never a mix.
+ * The state file `<state-dir>/state.json`, written atomically (see writeFileAtomic).
  */
 export class FileStateStore implements StateStore {
   readonly #file: string
@@ -86,21 +86,7 @@ export class FileStateStore implements StateStore {
 
   // Private
 
-  async #write(snapshot: Snapshot): Promise<void> {
-    const tmp = `${this.#file}.tmp-${process.pid}`
-    const handle = await fs.open(tmp, 'w', 0o600)
-    try {
-      await handle.writeFile(JSON.stringify(snapshot, null, 2) + '\n')
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await fs.rename(tmp, this.#file)
-    const dir = await fs.open(path.dirname(this.#file), 'r')
-    try {
-      await dir.sync()
-    } finally {
-      await dir.close()
-    }
+  #write(snapshot: Snapshot): Promise<void> {
+    return writeFileAtomic(this.#file, JSON.stringify(snapshot, null, 2) + '\n')
   }
 }

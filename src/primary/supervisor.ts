@@ -42,7 +42,7 @@ interface WorkerHandle {
 }
 
 export class Supervisor {
-  #table: RouteTable = { version: 0, services: [], certificates: [] }
+  #table: RouteTable = { version: 0, services: [], certificates: [], acmeThumbprint: '' }
   #seq = 0
   #handles = new Map<number, WorkerHandle>()
   #pendingAcks = new Map<number, { workerId: number; resolve(): void }>()

@@ -1,7 +1,8 @@
 /**
  * The request pipeline of a worker, the same for HTTP and HTTPS. In order, for each request:
- *   1. route: Host → service (404 page when nothing matches; a redirect to HTTPS for TLS
- *      services reached over plain HTTP)
+ *   1. route: Host → service (404 page when nothing matches); for services with automatic
+ *      certificates, ACME challenges are answered here; TLS services reached over plain HTTP
+ *      are redirected to HTTPS
  *   2. rewrite headers: strip hop-by-hop, set X-Forwarded-*, X-Request-Id
  *   3. pick a target of the service (round-robin) and proxy through its keep-alive agent,
  *      counting the request in flight
@@ -25,6 +26,7 @@ import { hostOnly } from './router'
 /** Above the 60 s idle timeout of common load balancers, so they never reuse a closed socket. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000
 const HEADERS_TIMEOUT_MS = 60_000
+const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/'
 
 export interface ProxyServerOptions {
   routes: WorkerRoutes
@@ -71,8 +73,22 @@ export function handleRequest(req: http.IncomingMessage, res: http.ServerRespons
   const exchange = new Exchange(req, res, route?.name ?? '', startedAt, route?.targetTimeoutMs ?? 0, client, requestId)
   res.on('close', onResponseClose)
   if (!route) sendErrorPage(res, 404)
+  else if (route.acmeChallenges && req.url?.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
   else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
   else route.pick().web(exchange)
+}
+
+/**
+ * HTTP-01: the key authorization is the token and the account key's thumbprint, so any worker
+ * answers without knowing which orders are open. Only well-formed tokens get an answer, and the
+ * path never reaches the app nor is redirected.
+ */
+function answerChallenge(req: http.IncomingMessage, res: http.ServerResponse, thumbprint: string): void {
+  const token = (req.url ?? '').slice(ACME_CHALLENGE_PATH.length)
+  if (thumbprint === '' || !/^[A-Za-z0-9_-]{16,256}$/.test(token)) return sendErrorPage(res, 404)
+  const body = `${token}.${thumbprint}`
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
 }
 
 function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number): void {

@@ -12,6 +12,7 @@ export class ServiceRoute {
   readonly hosts: readonly string[]
   readonly targetTimeoutMs: number
   readonly tlsRedirect: boolean
+  readonly acmeChallenges: boolean
   readonly #targets: TargetProxy[]
   #next = 0
 
@@ -20,6 +21,7 @@ export class ServiceRoute {
     this.hosts = service.hosts
     this.targetTimeoutMs = service.targetTimeoutMs
     this.tlsRedirect = service.tlsRedirect
+    this.acmeChallenges = service.acmeChallenges
     this.#targets = targets
   }
 
@@ -33,6 +35,8 @@ export class ServiceRoute {
 
 export class WorkerRoutes {
   version = 0
+  /** Key thumbprint of the ACME account: the answer to a challenge is `token.thumbprint`. */
+  acmeThumbprint = ''
   #router = new HostRouter<ServiceRoute>([])
   readonly #targets = new Map<string, TargetProxy>()
   readonly #events: TargetProxyEvents
@@ -67,6 +71,7 @@ export class WorkerRoutes {
     })
     this.#router = new HostRouter(services)
     this.version = table.version
+    this.acmeThumbprint = table.acmeThumbprint
     for (const [address, target] of this.#targets) {
       if (!live.has(address) && !target.retired) target.retire()
     }

@@ -1,0 +1,195 @@
+/**
+ * Automatic certificates from an ACME CA (Let's Encrypt by default), one per host name.
+ * One account key, created once and reused forever. HTTP-01 challenges are answered by every
+ * worker from the account thumbprint alone (key authorization = token.thumbprint), so nothing
+ * per token has to reach them. Orders run in the background; failures back off exponentially,
+ * so a broken name cannot burn the CA's rate limits. Certificates renew at two thirds of their
+ * lifetime, with jitter.
+ */
+import { createHash, createPublicKey } from 'node:crypto'
+import acme from 'acme-client'
+import type { CertificateStatus } from '../control/protocol'
+import { oneLine } from '../errors'
+import { formatDuration } from '../lib/duration'
+import { log } from '../lib/logger'
+import type { CertificateFiles, StoredCertificate } from './certificate-files'
+
+export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory'
+export const LETS_ENCRYPT_STAGING_DIRECTORY = 'https://acme-staging-v02.api.letsencrypt.org/directory'
+export const DEFAULT_ACME_RETRY_BASE_MS = 60_000
+export const DEFAULT_ACME_CHECK_INTERVAL_MS = 3_600_000
+const MAX_RETRY_DELAY_MS = 24 * 3_600_000
+/** Renewal starts up to this share of the lifetime earlier, so a fleet does not renew at once. */
+const RENEWAL_JITTER = 0.05
+
+export interface AcmeOptions {
+  directoryUrl: string
+  email: string | undefined
+  /** First retry delay after a failed order; doubles each time. Default 1 min. */
+  retryBaseMs: number
+  /** How often certificates are checked for renewal. Default 1 h. */
+  checkIntervalMs: number
+}
+
+interface Failure {
+  count: number
+  error: string
+  nextAttemptAt: number
+}
+
+export class AcmeManager {
+  readonly #options: AcmeOptions
+  readonly #files: CertificateFiles
+  readonly #onChange: () => void
+  readonly #wanted = new Set<string>()
+  readonly #certificates = new Map<string, StoredCertificate>()
+  readonly #failures = new Map<string, Failure>()
+  readonly #ordering = new Set<string>()
+  #client: acme.Client | undefined
+  #accountKey = ''
+  #thumbprint = ''
+  #timer: NodeJS.Timeout | undefined
+
+  /** `onChange` is called when a certificate was issued or renewed. */
+  constructor(options: AcmeOptions, files: CertificateFiles, onChange: () => void) {
+    this.#options = options
+    this.#files = files
+    this.#onChange = onChange
+    // mproxy retries on its own schedule; the library's own retries would hold an order for minutes.
+    ;(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 1
+  }
+
+  /** Loads the account (creating its key once) and the stored certificates; orders nothing yet. */
+  async load(): Promise<void> {
+    const account = await this.#files.loadAccount()
+    if (account && account.directoryUrl === this.#options.directoryUrl) {
+      this.#accountKey = account.keyPem
+    } else {
+      this.#accountKey = (await acme.crypto.createPrivateKey()).toString()
+      await this.#files.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey })
+      log('info', 'acme account key created', { directory: this.#options.directoryUrl })
+    }
+    this.#client = new acme.Client({
+      directoryUrl: this.#options.directoryUrl,
+      accountKey: this.#accountKey,
+      accountUrl: account?.url,
+      // Poll an order's status from 1 s on (the library's default starts at 5 s).
+      backoffMin: 1_000,
+      backoffMax: 10_000,
+    })
+    this.#thumbprint = thumbprint(this.#accountKey)
+    for (const certificate of await this.#files.loadAll()) this.#certificates.set(certificate.host, certificate)
+  }
+
+  /** Starts ordering and renewing: once the workers listen, since they answer the challenges. */
+  activate(): void {
+    this.#timer = setInterval(() => this.#check(), this.#options.checkIntervalMs)
+    this.#timer.unref()
+    this.#check()
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  /** What workers append to a token to answer an HTTP-01 challenge. */
+  get thumbprint(): string {
+    return this.#thumbprint
+  }
+
+  /** The hosts that need certificates now; others are no longer renewed. */
+  manage(hosts: Iterable<string>): void {
+    this.#wanted.clear()
+    for (const host of hosts) this.#wanted.add(host)
+    this.#check()
+  }
+
+  certificateFor(host: string): StoredCertificate | undefined {
+    const certificate = this.#certificates.get(host)
+    return certificate && certificate.notAfter.getTime() > Date.now() ? certificate : undefined
+  }
+
+  status(host: string): CertificateStatus {
+    const certificate = this.certificateFor(host)
+    const failure = this.#failures.get(host)
+    if (certificate) return { state: 'valid', source: 'acme', notAfter: certificate.notAfter.toISOString(), error: failure?.error }
+    if (failure) return { state: 'failing', source: 'acme', error: failure.error }
+    return { state: 'pending', source: 'acme' }
+  }
+
+  // Private
+
+  #check(): void {
+    if (!this.#timer) return
+    const now = Date.now()
+    for (const host of this.#wanted) {
+      const certificate = this.#certificates.get(host)
+      if (this.#ordering.has(host) || (certificate && !renewalDue(certificate, now))) continue
+      const failure = this.#failures.get(host)
+      if (failure && now < failure.nextAttemptAt) continue
+      void this.#order(host, certificate !== undefined)
+    }
+  }
+
+  async #order(host: string, renewal: boolean): Promise<void> {
+    const client = this.#client
+    if (!client) return
+    this.#ordering.add(host)
+    log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, directory: this.#options.directoryUrl })
+    try {
+      const [key, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, await acme.crypto.createPrivateEcdsaKey())
+      const cert = await client.auto({
+        csr,
+        email: this.#options.email,
+        termsOfServiceAgreed: true,
+        challengePriority: ['http-01'],
+        // The workers answer from the thumbprint; a self-check from here would test our own DNS view only.
+        skipChallengeVerification: true,
+        challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+          if (keyAuthorization !== `${challenge.token}.${this.#thumbprint}`) log('warn', 'unexpected key authorization', { host })
+          log('info', 'challenge ready', { host, type: challenge.type })
+        },
+        challengeRemoveFn: async () => {},
+      })
+      await this.#saveAccountUrl(client)
+      this.#certificates.set(host, await this.#files.save(host, cert, key.toString()))
+      this.#failures.delete(host)
+      const stored = this.#certificates.get(host)
+      log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, notAfter: stored?.notAfter.toISOString() })
+      this.#onChange()
+    } catch (err) {
+      const previous = this.#failures.get(host)
+      const count = (previous?.count ?? 0) + 1
+      const delay = Math.min(this.#options.retryBaseMs * 2 ** (count - 1), MAX_RETRY_DELAY_MS)
+      this.#failures.set(host, { count, error: oneLine(err), nextAttemptAt: Date.now() + delay })
+      log('error', 'certificate order failed', { host, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
+      setTimeout(() => this.#check(), delay).unref()
+    } finally {
+      this.#ordering.delete(host)
+    }
+  }
+
+  async #saveAccountUrl(client: acme.Client): Promise<void> {
+    const account = await this.#files.loadAccount()
+    const url = client.getAccountUrl()
+    if (account?.url !== url) await this.#files.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey, url })
+  }
+}
+
+function renewalDue(certificate: StoredCertificate, now: number): boolean {
+  const start = certificate.notBefore.getTime()
+  const lifetime = certificate.notAfter.getTime() - start
+  // The jitter is derived from the certificate, so it stays the same between checks.
+  const jitter = (parseInt(createHash('sha256').update(certificate.cert).digest('hex').slice(0, 8), 16) / 0xffffffff) * RENEWAL_JITTER
+  return now >= start + lifetime * (2 / 3 - jitter)
+}
+
+/** RFC 7638 JWK thumbprint of the account key, base64url. */
+export function thumbprint(accountKeyPem: string): string {
+  const jwk = createPublicKey(accountKeyPem).export({ format: 'jwk' })
+  const canonical = jwk.kty === 'EC'
+    ? JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })
+    : JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n })
+  return createHash('sha256').update(canonical).digest('base64url')
+}

@@ -1,0 +1,120 @@
+import { X509Certificate } from 'node:crypto'
+import tls from 'node:tls'
+import { request, startBackend, startPebble, startProxy, waitUntil, type Pebble, type Proxy } from './helpers'
+
+const HOST = 'app.acme.test'
+/** Issuance against Pebble takes well under a second; this bounds it on a loaded machine. */
+const ISSUANCE_TIMEOUT_MS = 20_000
+
+async function startAcmeProxy(pebble: Pebble, opts: { stateDir?: string; env?: Record<string, string> } = {}): Promise<Proxy> {
+  const proxy = await startProxy({
+    workers: 2,
+    stateDir: opts.stateDir,
+    args: ['--acme-directory', pebble.directoryUrl],
+    env: { NODE_EXTRA_CA_CERTS: pebble.listenerCaFile, MPROXY_ACME_RETRY_BASE: '200ms', ...opts.env },
+  })
+  pebble.forwardTo(proxy.port)
+  return proxy
+}
+
+async function certificateState(proxy: Proxy, host: string): Promise<string | undefined> {
+  const services = (await proxy.list()).services
+  return services.flatMap((service) => service.certificates).find((certificate) => certificate.host === host)?.state
+}
+
+/** The certificate the proxy presents for `servername`, verified against `ca`. */
+function presentedCertificate(port: number, servername: string, ca: string): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername, ca }, () => {
+      const raw = socket.getPeerX509Certificate()
+      socket.destroy()
+      if (raw) resolve(raw)
+      else reject(new Error('no certificate'))
+    })
+    socket.on('error', reject)
+  })
+}
+
+describe('automatic certificates (ACME, against Pebble)', () => {
+  it('issues a certificate chained to the CA root, served by every worker, and redirects HTTP afterwards', async () => {
+    const pebble = await startPebble()
+    const backend = await startBackend()
+    const proxy = await startAcmeProxy(pebble)
+    await proxy.deploy([backend.address], ['--host', HOST, '--ssl'])
+    await waitUntil(async () => (await certificateState(proxy, HOST)) === 'valid', ISSUANCE_TIMEOUT_MS, 'the certificate')
+
+    const root = await pebble.root()
+    for (let i = 0; i < 4; i++) {
+      const res = await request(proxy.httpsPort, { host: HOST, path: '/headers', tls: { ca: root, servername: HOST } })
+      expect(res.status).toBe(200)
+      expect(JSON.parse(res.body)['x-forwarded-proto']).toBe('https')
+    }
+    expect((await presentedCertificate(proxy.httpsPort, HOST, root)).subjectAltName).toBe(`DNS:${HOST}`)
+
+    const plain = await request(proxy.port, { host: HOST, path: '/page?q=1' })
+    expect(plain.status).toBe(301)
+    expect(plain.headers.location).toBe(`https://${HOST}:${proxy.httpsPort}/page?q=1`)
+    // The challenge path is answered, not redirected, and never reaches the app.
+    const challenge = await request(proxy.port, { host: HOST, path: '/.well-known/acme-challenge/abcdefghijklmnopqrstuvwxyz' })
+    expect(challenge.status).toBe(200)
+    expect(challenge.body).toMatch(/^abcdefghijklmnopqrstuvwxyz\.[A-Za-z0-9_-]{43}$/)
+    expect((await request(proxy.port, { host: HOST, path: '/.well-known/acme-challenge/bad%20token' })).status).toBe(404)
+    expect(proxy.logs.some((line) => line.msg === 'certificate issued' && line.host === HOST)).toBe(true)
+  })
+
+  it('serves a self-signed stand-in while the certificate is pending, and keeps HTTP working', async () => {
+    const pebble = await startPebble()
+    await pebble.stop() // the CA is down: the order cannot succeed
+    const backend = await startBackend()
+    const proxy = await startAcmeProxy(pebble)
+    await proxy.deploy([backend.address], ['--host', HOST, '--ssl'])
+
+    expect((await request(proxy.port, { host: HOST })).status).toBe(200)
+    // Not trusted by anyone, but a certificate all the same: the handshake completes.
+    const standIn = await presentedCertificate(proxy.httpsPort, HOST, '').catch((err: Error) => err)
+    expect(String(standIn)).toMatch(/self.signed|unable to verify/i)
+    // It keeps trying, backing off: two failures logged.
+    await proxy.waitForLog((line) => line.msg === 'certificate order failed' && line.failures === 2, ISSUANCE_TIMEOUT_MS)
+    expect(await certificateState(proxy, HOST)).toBe('failing')
+  })
+
+  it('reuses the stored certificate after a restart, without a new order', async () => {
+    const pebble = await startPebble()
+    const backend = await startBackend()
+    const first = await startAcmeProxy(pebble)
+    await first.deploy([backend.address], ['--host', HOST, '--ssl'])
+    await waitUntil(async () => (await certificateState(first, HOST)) === 'valid', ISSUANCE_TIMEOUT_MS, 'the certificate')
+    expect(await first.stop()).toBe(0)
+
+    const second = await startAcmeProxy(pebble, { stateDir: first.stateDir })
+    const root = await pebble.root()
+    expect((await request(second.httpsPort, { host: HOST, tls: { ca: root, servername: HOST } })).status).toBe(200)
+    expect(second.logs.some((line) => line.msg === 'certificate order started')).toBe(false)
+  })
+
+  it('renews a certificate at two thirds of its lifetime', async () => {
+    const pebble = await startPebble({ validitySeconds: 15 })
+    const backend = await startBackend()
+    const proxy = await startAcmeProxy(pebble, { env: { MPROXY_ACME_CHECK_INTERVAL: '250ms' } })
+    await proxy.deploy([backend.address], ['--host', HOST, '--ssl'])
+    await proxy.waitForLog((line) => line.msg === 'certificate issued', ISSUANCE_TIMEOUT_MS)
+    await proxy.waitForLog((line) => line.msg === 'certificate renewed' && line.host === HOST, ISSUANCE_TIMEOUT_MS)
+    expect(await certificateState(proxy, HOST)).toBe('valid')
+  }, 40_000)
+
+  it('keeps serving issued certificates while the CA is down, and retries the ones it cannot get', async () => {
+    const pebble = await startPebble()
+    const backend = await startBackend()
+    const proxy = await startAcmeProxy(pebble)
+    await proxy.deploy([backend.address], ['--host', HOST, '--ssl'])
+    await waitUntil(async () => (await certificateState(proxy, HOST)) === 'valid', ISSUANCE_TIMEOUT_MS, 'the certificate')
+    const root = await pebble.root()
+    await pebble.stop()
+
+    await proxy.deploy([backend.address], ['--host', 'second.acme.test', '--ssl'])
+    await proxy.waitForLog((line) => line.msg === 'certificate order failed' && line.host === 'second.acme.test' && line.failures === 2, ISSUANCE_TIMEOUT_MS)
+    expect((await request(proxy.httpsPort, { host: HOST, tls: { ca: root, servername: HOST } })).status).toBe(200)
+    const [service] = (await proxy.list()).services.filter((s) => s.name === 'second.acme.test')
+    expect(service.certificates[0]).toMatchObject({ state: 'failing', source: 'acme' })
+  })
+})
