@@ -51,7 +51,7 @@ const cfg = {
   workers: num('WORKERS', 2),
   maxLoad: num('MAX_LOAD', 0),
   loadWaitS: num('LOAD_WAIT_S', 120),
-  cases: (process.env.CASES || 'small,big64k,close').split(',').map((s) => s.trim()).filter(Boolean),
+  cases: (process.env.CASES || 'small,big64k,close,tls,tlsclose').split(',').map((s) => s.trim()).filter(Boolean),
   loadgen: process.env.LOADGEN || (onPath('wrk') ? 'wrk' : 'autocannon'),
   json: process.env.BENCH_JSON || '',
 };
@@ -60,6 +60,9 @@ const CASES = {
   small: { label: '100 B keep-alive', path: '/', close: false, metric: 'rps' },
   big64k: { label: '64 KiB keep-alive', path: '/big?kb=64', close: false, metric: 'mbps' },
   close: { label: '100 B Connection: close', path: '/', close: true, metric: 'rps' },
+  // TLS cases compare mproxy over HTTPS with mproxy over plain HTTP ("direct" column = HTTP).
+  tls: { label: '100 B keep-alive, HTTPS vs HTTP', path: '/', close: false, metric: 'rps', tls: true },
+  tlsclose: { label: '100 B new connection per request (handshake included), HTTPS vs HTTP', path: '/', close: true, metric: 'rps', tls: true },
 };
 for (const c of cfg.cases) if (!CASES[c]) throw new Error(`unknown case "${c}" (known: ${Object.keys(CASES).join(', ')})`);
 if (!['wrk', 'autocannon'].includes(cfg.loadgen)) throw new Error(`LOADGEN must be wrk or autocannon, got "${cfg.loadgen}"`);
@@ -258,6 +261,26 @@ function httpGet(port, p, headers = {}) {
   });
 }
 
+/** A self-signed certificate for an IP address, as files (wrk does not verify certificates). */
+function writeSelfSigned(dir, ip) {
+  const forge = require('node-forge');
+  const keys = forge.pki.rsa.generateKeyPair(2048);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = '01';
+  cert.validity.notBefore = new Date(Date.now() - 60000);
+  cert.validity.notAfter = new Date(Date.now() + 86400000);
+  cert.setSubject([{ name: 'commonName', value: ip }]);
+  cert.setIssuer([{ name: 'commonName', value: ip }]);
+  cert.setExtensions([{ name: 'subjectAltName', altNames: [{ type: 7, ip }] }]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  const certFile = path.join(dir, 'bench-cert.pem');
+  const keyFile = path.join(dir, 'bench-key.pem');
+  fs.writeFileSync(certFile, forge.pki.certificateToPem(cert));
+  fs.writeFileSync(keyFile, forge.pki.privateKeyToPem(keys.privateKey));
+  return { certFile, keyFile };
+}
+
 // ------------------------------------------------------------------ load generators
 
 function runLoadgen(url, close, seconds) {
@@ -338,8 +361,9 @@ async function idleCheck() {
 
 async function measure(ctx, targetName, caseName) {
   const c = CASES[caseName];
-  const port = targetName === 'direct' ? ctx.upstreamPort : ctx.proxyPort;
-  const url = `http://127.0.0.1:${port}${c.path}`;
+  const url = c.tls
+    ? (targetName === 'direct' ? `http://127.0.0.1:${ctx.proxyPort}${c.path}` : `https://127.0.0.1:${ctx.httpsPort}${c.path}`)
+    : `http://127.0.0.1:${targetName === 'direct' ? ctx.upstreamPort : ctx.proxyPort}${c.path}`;
   const idleBusy = await idleCheck();
   if (cfg.warmup > 0) await runLoadgen(url, c.close, cfg.warmup);
 
@@ -426,7 +450,8 @@ function report(results, info) {
   lines.push('');
   lines.push(`mproxy bench: ${info.loadgen} -c${cfg.conns} ${cfg.duration}s runs, ${cfg.rounds} interleaved rounds, ` +
     `${cfg.workers} workers, Node ${process.version}, ${os.cpus().length} CPUs, load avg at start ${info.loadStart}`);
-  lines.push('Medians over rounds; "x direct" = mproxy / direct of the same round, median (min-max).');
+  lines.push('Medians over rounds; "x direct" = mproxy / direct of the same round, median (min-max). ' +
+    'HTTPS cases: "mproxy http" is the baseline, the ratio is HTTPS / HTTP through mproxy.');
   lines.push('');
   row(['case', 'target', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'x direct (req/s or MB/s)', 'proxy CPU us/req (kernel)', 'upstream us/req', 'TCP connects/req', 'errors', 'foreign CPU %']);
   row(Array(12).fill('---'));
@@ -442,8 +467,9 @@ function report(results, info) {
     });
     for (const [name, rs] of [['direct', d], ['mproxy', m]]) {
       const isProxy = name === 'mproxy';
+      const label = CASES[caseName].tls ? (isProxy ? 'mproxy https' : 'mproxy http') : name;
       row([
-        CASES[caseName].label, name,
+        CASES[caseName].label, label,
         fmt(median(rs.map((r) => r.rps))) + (metric === 'rps' ? range(rs.map((r) => r.rps), 0) : ''),
         fmt(median(rs.map((r) => r.mbps)), 1) + (metric === 'mbps' ? range(rs.map((r) => r.mbps), 0) : ''),
         fmt(median(rs.map((r) => r.p50_ms)), 2),
@@ -511,12 +537,18 @@ async function main() {
   const env = { ...process.env };
   for (const k of ['MPROXY_HTTP_PORT', 'HTTP_PORT', 'MPROXY_WORKERS', 'MPROXY_DEBUG', 'MPROXY_STATE_DIR']) delete env[k];
   const mp = spawnTracked('mproxy', process.execPath,
-    [BIN, 'run', '--http-port', '0', '--workers', String(cfg.workers), '--state-dir', stateDir],
+    [BIN, 'run', '--http-port', '0', '--https-port', '0', '--workers', String(cfg.workers), '--state-dir', stateDir],
     { stdio: ['ignore', logFd, logFd], env });
   fs.closeSync(logFd);
-  ctx.proxyPort = Number((await waitForFileLine(logFile, /"msg":"listening".*?"http":(\d+)/, mp, 'mproxy run'))[1]);
+  const listening = await waitForFileLine(logFile, /"msg":"listening".*?"http":(\d+),"https":(\d+)/, mp, 'mproxy run');
+  ctx.proxyPort = Number(listening[1]);
+  ctx.httpsPort = Number(listening[2]);
   ctx.mproxyPid = mp.child.pid;
-  await runCli(['deploy', `127.0.0.1:${ctx.upstreamPort}`, '--state-dir', stateDir, '--quiet']);
+  // One service for 127.0.0.1, the Host and SNI the load generator sends, with a certificate for
+  // it; plain HTTP is not redirected, so the same service serves both kinds of case.
+  const cert = writeSelfSigned(tmpDir, '127.0.0.1');
+  await runCli(['deploy', `127.0.0.1:${ctx.upstreamPort}`, '--host', '127.0.0.1', '--tls-certificate-path', cert.certFile,
+    '--tls-private-key-path', cert.keyFile, '--tls-redirect=false', '--state-dir', stateDir, '--quiet']);
   const status = JSON.parse(await runCli(['status', '--json', '--state-dir', stateDir]));
   if (status.pid !== ctx.mproxyPid) throw new Error(`status pid ${status.pid} != started pid ${ctx.mproxyPid}`);
   log(`upstream 127.0.0.1:${ctx.upstreamPort} (pid ${ctx.upstreamPid}); mproxy 127.0.0.1:${ctx.proxyPort} (pid ${status.pid}, workers ${status.workerPids.join(', ')})`);

@@ -6,8 +6,8 @@
  * so a broken name cannot burn the CA's rate limits. Certificates renew at two thirds of their
  * lifetime, with jitter.
  */
-import { createHash, createPublicKey } from 'node:crypto'
-import acme from 'acme-client'
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto'
+import type AcmeClient from 'acme-client'
 import type { CertificateStatus } from '../control/protocol'
 import { oneLine } from '../errors'
 import { formatDuration } from '../lib/duration'
@@ -45,8 +45,9 @@ export class AcmeManager {
   readonly #certificates = new Map<string, StoredCertificate>()
   readonly #failures = new Map<string, Failure>()
   readonly #ordering = new Set<string>()
-  #client: acme.Client | undefined
+  #client: AcmeClient.Client | undefined
   #accountKey = ''
+  #accountUrl: string | undefined
   #thumbprint = ''
   #timer: NodeJS.Timeout | undefined
 
@@ -55,8 +56,6 @@ export class AcmeManager {
     this.#options = options
     this.#files = files
     this.#onChange = onChange
-    // mproxy retries on its own schedule; the library's own retries would hold an order for minutes.
-    ;(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 1
   }
 
   /** Loads the account (creating its key once) and the stored certificates; orders nothing yet. */
@@ -65,18 +64,11 @@ export class AcmeManager {
     if (account && account.directoryUrl === this.#options.directoryUrl) {
       this.#accountKey = account.keyPem
     } else {
-      this.#accountKey = (await acme.crypto.createPrivateKey()).toString()
+      this.#accountKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
       await this.#files.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey })
       log('info', 'acme account key created', { directory: this.#options.directoryUrl })
     }
-    this.#client = new acme.Client({
-      directoryUrl: this.#options.directoryUrl,
-      accountKey: this.#accountKey,
-      accountUrl: account?.url,
-      // Poll an order's status from 1 s on (the library's default starts at 5 s).
-      backoffMin: 1_000,
-      backoffMax: 10_000,
-    })
+    this.#accountUrl = account?.url
     this.#thumbprint = thumbprint(this.#accountKey)
     for (const certificate of await this.#files.loadAll()) this.#certificates.set(certificate.host, certificate)
   }
@@ -133,11 +125,10 @@ export class AcmeManager {
   }
 
   async #order(host: string, renewal: boolean): Promise<void> {
-    const client = this.#client
-    if (!client) return
     this.#ordering.add(host)
     log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, directory: this.#options.directoryUrl })
     try {
+      const { acme, client } = await this.#loadClient()
       const [key, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, await acme.crypto.createPrivateEcdsaKey())
       const cert = await client.auto({
         csr,
@@ -170,7 +161,23 @@ export class AcmeManager {
     }
   }
 
-  async #saveAccountUrl(client: acme.Client): Promise<void> {
+  /** The ACME library is loaded on first use: a proxy without automatic certificates saves ~15 MiB. */
+  async #loadClient(): Promise<{ acme: typeof AcmeClient; client: AcmeClient.Client }> {
+    const acme = (await import('acme-client')).default
+    // mproxy retries on its own schedule; the library's own retries would hold an order for minutes.
+    ;(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 1
+    this.#client ??= new acme.Client({
+      directoryUrl: this.#options.directoryUrl,
+      accountKey: this.#accountKey,
+      accountUrl: this.#accountUrl,
+      // Poll an order's status from 1 s on (the library's default starts at 5 s).
+      backoffMin: 1_000,
+      backoffMax: 10_000,
+    })
+    return { acme, client: this.#client }
+  }
+
+  async #saveAccountUrl(client: AcmeClient.Client): Promise<void> {
     const account = await this.#files.loadAccount()
     const url = client.getAccountUrl()
     if (account?.url !== url) await this.#files.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey, url })

@@ -3,9 +3,10 @@
  * certificate error instead of a handshake that fails without a word.
  */
 import { generateKeyPairSync } from 'node:crypto'
-import forge from 'node-forge'
 
 export function createSelfSigned(hosts: readonly string[]): { cert: string; key: string } {
+  // Loaded on first use: most proxies never need a stand-in.
+  const forge = require('node-forge') as typeof import('node-forge')
   // Node's key generation is much faster than forge's pure-JavaScript one.
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
