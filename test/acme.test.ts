@@ -17,6 +17,15 @@ async function startAcmeProxy(pebble: Pebble, opts: { stateDir?: string; env?: R
   return proxy
 }
 
+/** A proxy with a service for HOST whose automatic certificate has been issued. */
+async function proxyWithCertificate(pebble: Pebble): Promise<Proxy> {
+  const backend = await startBackend()
+  const proxy = await startAcmeProxy(pebble)
+  await proxy.deploy([backend.address], ['--host', HOST, '--ssl'])
+  await waitUntil(async () => (await certificateState(proxy, HOST)) === 'valid', ISSUANCE_TIMEOUT_MS, 'the certificate')
+  return proxy
+}
+
 async function certificateState(proxy: Proxy, host: string): Promise<string | undefined> {
   const services = (await proxy.list()).services
   return services.flatMap((service) => service.certificates).find((certificate) => certificate.host === host)?.state
@@ -38,10 +47,7 @@ function presentedCertificate(port: number, servername: string, ca: string): Pro
 describe('automatic certificates (ACME, against Pebble)', () => {
   it('issues a certificate chained to the CA root, served by every worker, and redirects HTTP afterwards', async () => {
     const pebble = await startPebble()
-    const backend = await startBackend()
-    const proxy = await startAcmeProxy(pebble)
-    await proxy.deploy([backend.address], ['--host', HOST, '--ssl'])
-    await waitUntil(async () => (await certificateState(proxy, HOST)) === 'valid', ISSUANCE_TIMEOUT_MS, 'the certificate')
+    const proxy = await proxyWithCertificate(pebble)
 
     const root = await pebble.root()
     for (let i = 0; i < 4; i++) {
@@ -80,10 +86,7 @@ describe('automatic certificates (ACME, against Pebble)', () => {
 
   it('reuses the stored certificate after a restart, without a new order', async () => {
     const pebble = await startPebble()
-    const backend = await startBackend()
-    const first = await startAcmeProxy(pebble)
-    await first.deploy([backend.address], ['--host', HOST, '--ssl'])
-    await waitUntil(async () => (await certificateState(first, HOST)) === 'valid', ISSUANCE_TIMEOUT_MS, 'the certificate')
+    const first = await proxyWithCertificate(pebble)
     expect(await first.stop()).toBe(0)
 
     const second = await startAcmeProxy(pebble, { stateDir: first.stateDir })
@@ -104,13 +107,11 @@ describe('automatic certificates (ACME, against Pebble)', () => {
 
   it('keeps serving issued certificates while the CA is down, and retries the ones it cannot get', async () => {
     const pebble = await startPebble()
-    const backend = await startBackend()
-    const proxy = await startAcmeProxy(pebble)
-    await proxy.deploy([backend.address], ['--host', HOST, '--ssl'])
-    await waitUntil(async () => (await certificateState(proxy, HOST)) === 'valid', ISSUANCE_TIMEOUT_MS, 'the certificate')
+    const proxy = await proxyWithCertificate(pebble)
     const root = await pebble.root()
     await pebble.stop()
 
+    const backend = await startBackend()
     await proxy.deploy([backend.address], ['--host', 'second.acme.test', '--ssl'])
     await proxy.waitForLog((line) => line.msg === 'certificate order failed' && line.host === 'second.acme.test' && line.failures === 2, ISSUANCE_TIMEOUT_MS)
     expect((await request(proxy.httpsPort, { host: HOST, tls: { ca: root, servername: HOST } })).status).toBe(200)

@@ -119,6 +119,7 @@ export class Registry {
         await this.#publish()
         await this.#save()
         this.#certificates.manage(this.#services.values())
+        this.#reportCertificates(service, progress)
         progress(`${spec.targets.join(', ')} is already live for ${spec.name}`)
         return `deployed ${spec.name} (no change of target)`
       }
@@ -148,6 +149,7 @@ export class Registry {
       progress(`switched ${spec.name} to ${spec.targets.join(', ')} on ${this.#fleet.workerPids.length} workers`)
       await this.#save()
       this.#certificates.manage(this.#services.values())
+      this.#reportCertificates(service, progress)
       await this.#drain(service, replaced, progress)
       log('info', 'deploy finished', { service: spec.name, durationMs: Date.now() - startedAt })
       return `deployed ${spec.name} in ${formatDuration(Date.now() - startedAt)}`
@@ -271,6 +273,14 @@ export class Registry {
       progress(result.cut > 0
         ? `drained ${draining.join(', ')} after ${formatDuration(result.durationMs)} (${result.cut} cut at the drain timeout)`
         : `drained ${draining.join(', ')} after ${formatDuration(result.durationMs)}`)
+    }
+  }
+
+  #reportCertificates({ spec, certificate }: Service, progress: Progress): void {
+    for (const status of this.#certificates.status(spec, certificate)) {
+      progress(status.state === 'valid'
+        ? `certificate for ${status.host} valid until ${status.notAfter?.slice(0, 10)}`
+        : `certificate for ${status.host} is being ordered in the background (see mproxy list)`)
     }
   }
 
