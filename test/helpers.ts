@@ -821,3 +821,31 @@ export async function startPebble(opts: { validitySeconds?: number } = {}): Prom
     stop: () => stopChild(pebble),
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Redis (Debian package)
+
+export interface RedisServer {
+  /** `unix:///…/redis.sock`: a socket in a temp dir needs no port at all. */
+  url: string
+  stop(): Promise<void>
+  /** Starts it again on the same socket (its data is gone: it keeps nothing on disk). */
+  restart(): Promise<void>
+}
+
+export async function startRedis(): Promise<RedisServer> {
+  const dir = makeStateDir()
+  const socket = path.join(dir, 'redis.sock')
+  const start = () => startLoggedProcess('redis-server', [
+    '--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir,
+  ], { ready: /ready to accept connections/i })
+  let child = await start()
+  return {
+    url: `unix://${socket}`,
+    stop: () => stopChild(child),
+    restart: async () => {
+      await stopChild(child)
+      child = await start()
+    },
+  }
+}

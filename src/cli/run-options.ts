@@ -10,6 +10,7 @@ import { formatDuration, parseDuration } from '../lib/duration'
 import { resolveStateDir } from '../lib/state-dir'
 import { DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT, DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../options'
 import type { ServerOptions } from '../primary/main'
+import { DEFAULT_REDIS_PREFIX } from '../primary/redis-state-store'
 import {
   DEFAULT_ACME_CHECK_INTERVAL_MS, DEFAULT_ACME_RETRY_BASE_MS, LETS_ENCRYPT_DIRECTORY, LETS_ENCRYPT_STAGING_DIRECTORY,
 } from '../primary/acme-manager'
@@ -46,7 +47,11 @@ export const RUN_FLAGS = {
   },
   'acme-staging': { type: 'boolean', env: ['MPROXY_ACME_STAGING'], defaultText: 'false', summary: "Use Let's Encrypt's staging directory (untrusted certificates, generous limits)" },
   'acme-email': { type: 'string', env: ['MPROXY_ACME_EMAIL'], helpValue: 'EMAIL', defaultText: 'none', summary: 'Contact address for the ACME account' },
-  'redis-url': { type: 'string', env: ['MPROXY_REDIS_URL'], helpValue: 'URL', defaultText: 'none', summary: 'Keep state in Redis (not available in this version)' },
+  'redis-url': {
+    type: 'string', env: ['MPROXY_REDIS_URL'], helpValue: 'URL', defaultText: 'none: state in the state dir only',
+    summary: 'Keep the state in Redis (redis://[:password@]host:6379/0 or unix:///path.sock), with a copy in the state dir',
+  },
+  'redis-prefix': { type: 'string', env: ['MPROXY_REDIS_PREFIX'], helpValue: 'PREFIX', defaultText: DEFAULT_REDIS_PREFIX, summary: 'Namespace of the Redis keys, so several fleets can share one Redis' },
   debug: { type: 'boolean', env: ['MPROXY_DEBUG'], defaultText: 'false', summary: 'Log debug lines too' },
 } as const satisfies Record<string, RunFlagSpec>
 
@@ -64,6 +69,7 @@ export interface RunFlags {
   'acme-staging'?: boolean
   'acme-email'?: string
   'redis-url'?: string
+  'redis-prefix'?: string
   debug?: boolean
 }
 
@@ -108,7 +114,9 @@ function checkTrustedProxy(entry: string): string {
 
 export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.ProcessEnv = process.env): ServerOptions {
   const redisUrl = flags['redis-url'] ?? fromEnv('redis-url', env)?.value
-  if (redisUrl) throw new InvalidOptionError('--redis-url: Redis state is not available in this version of mproxy yet')
+  if (redisUrl !== undefined && !/^(rediss?:\/\/|unix:\/\/\/)/.test(redisUrl)) {
+    throw new InvalidOptionError(`invalid Redis URL "${redisUrl}": expected redis://host:6379/0 or unix:///path/to/redis.sock`)
+  }
   const trusted = flags['trusted-proxy'] ?? fromEnv('trusted-proxy', env)?.value.split(',') ?? []
   const shutdown = flags['shutdown-timeout'] ?? fromEnv('shutdown-timeout', env)?.value
   const debugEnv = fromEnv('debug', env)?.value
@@ -125,6 +133,10 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
     trustedProxies: trusted.map((entry) => checkTrustedProxy(entry.trim())),
     shutdownTimeoutMs: shutdown === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(shutdown, 'shutdown timeout'),
     debug: flags.debug === true || isTrue(debugEnv),
+    redis: redisUrl === undefined ? undefined : {
+      url: redisUrl,
+      prefix: flags['redis-prefix'] ?? fromEnv('redis-prefix', env)?.value ?? DEFAULT_REDIS_PREFIX,
+    },
     acme: {
       directoryUrl,
       email: flags['acme-email'] ?? fromEnv('acme-email', env)?.value,

@@ -30,6 +30,7 @@ Logs are JSON lines on stdout. SIGTERM or SIGINT stops accepting connections, le
     'acme-staging': Flags.boolean({ description: describeRunFlag('acme-staging') }),
     'acme-email': Flags.string({ description: describeRunFlag('acme-email'), helpValue: 'EMAIL' }),
     'redis-url': Flags.string({ description: describeRunFlag('redis-url'), helpValue: 'URL' }),
+    'redis-prefix': Flags.string({ description: describeRunFlag('redis-prefix'), helpValue: 'PREFIX' }),
     debug: Flags.boolean({ description: describeRunFlag('debug') }),
   }
 

@@ -79,6 +79,8 @@ export interface StatusResponse {
   workerPids: number[]
   services: number
   routeTableVersion: number
+  /** Where the state is kept: the state file, or Redis with a copy in the file. */
+  state: string
   httpPort: number
   /** 0 when HTTPS could not listen (see httpsError). */
   httpsPort: number

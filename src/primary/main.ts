@@ -14,7 +14,8 @@ import { AcmeManager, type AcmeOptions } from './acme-manager'
 import { CertificateFiles } from './certificate-files'
 import { Registry } from './registry'
 import { ServiceCertificates } from './service-certificates'
-import { FileStateStore } from './state-store'
+import { RedisStateStore, RedisWithFileStore } from './redis-state-store'
+import { FileStateStore, type StateStore } from './state-store'
 import { Supervisor } from './supervisor'
 
 export interface ServerOptions {
@@ -31,6 +32,8 @@ export interface ServerOptions {
   shutdownTimeoutMs: number
   debug: boolean
   acme: AcmeOptions
+  /** Keep the state in Redis too. Default: none. */
+  redis?: { url: string; prefix: string }
   version: string
 }
 
@@ -40,7 +43,10 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   const socketPath = path.join(options.stateDir, SOCKET_NAME)
   await claimSocket(socketPath)
 
-  const store = new FileStateStore(options.stateDir)
+  const file = new FileStateStore(options.stateDir)
+  const store: StateStore = options.redis
+    ? new RedisWithFileStore(new RedisStateStore(options.redis.url, options.redis.prefix), file)
+    : file
   const snapshot = await store.load()
 
   let shuttingDown = false
@@ -87,6 +93,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       workerPids: supervisor.workerPids,
       services: registry.serviceCount,
       routeTableVersion: registry.tableVersion,
+      state: store.describe(),
       httpPort: supervisor.httpPort,
       httpsPort: supervisor.httpsPort,
       httpsError: supervisor.httpsError,
@@ -102,6 +109,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     acme.stop()
     await supervisor.shutdown(options.shutdownTimeoutMs)
     await control.close().catch(() => {})
+    store.close?.()
     await fs.rm(socketPath, { force: true })
     log('info', 'stopped', { exitCode })
     flushLogs()

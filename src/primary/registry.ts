@@ -101,6 +101,7 @@ export class Registry {
     const options = normalizeDeployOptions(request)
     this.#checkHostsAvailable(spec)
     const certificate = this.#certificates.prepare(spec)
+    await this.#store.check?.()
     return this.#withLock(spec.name, async () => {
       this.#checkHostsAvailable(spec)
       const startedAt = Date.now()
@@ -158,6 +159,7 @@ export class Registry {
 
   async remove(request: RemoveRequest, progress: Progress): Promise<string> {
     const name = this.#resolveName(request)
+    await this.#store.check?.()
     return this.#withLock(name, async () => {
       const service = this.#services.get(name)
       if (!service) throw new ServiceNotFoundError(`service ${name} not found`)

@@ -22,6 +22,9 @@ export interface StateStore {
   load(): Promise<Snapshot | undefined>
   save(snapshot: Snapshot): Promise<void>
   describe(): string
+  /** Throws when a save would fail now (its backend unreachable), so a deploy fails before it switches. */
+  check?(): Promise<void>
+  close?(): void
 }
 
 /** Validates a snapshot from disk (or any other untrusted place) and normalizes its services. */
