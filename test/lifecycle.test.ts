@@ -1,3 +1,4 @@
+import * as net from 'node:net'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {
@@ -221,3 +222,18 @@ function defaultOf(help: string, flag: string): string | undefined {
   const match = new RegExp(`${flag}[= ][^\\[]*\\[default: ([^;\\]]+)`).exec(text)
   return match?.[1].trim()
 }
+
+describe('run on a port that is taken', () => {
+  it('exits 1 at once, saying which port and why', async () => {
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as net.AddressInfo).port
+    try {
+      const result = await runCli(['run', '--http-port', String(port), '--https-port', '0', '--workers', '1'], { stateDir: makeStateDir() })
+      expect(result.code).toBe(1)
+      expect(result.stderr.trim()).toBe(`Error: cannot listen on HTTP port ${port}: address already in use (another proxy or web server?)`)
+    } finally {
+      taken.close()
+    }
+  })
+})

@@ -37,7 +37,7 @@ export interface RouteTable {
 export type InflightCounts = Record<string, number>
 
 export const PRIMARY_MESSAGE_TYPES = ['routes', 'cut', 'shutdown'] as const
-export const WORKER_MESSAGE_TYPES = ['ready', 'routes-applied', 'inflight', 'drained'] as const
+export const WORKER_MESSAGE_TYPES = ['ready', 'listen-failed', 'routes-applied', 'inflight', 'drained'] as const
 
 export type PrimaryMessage =
   /** Install this table; answer `routes-applied` with the same seq. */
@@ -50,6 +50,8 @@ export type PrimaryMessage =
 export type WorkerMessage =
   /** The worker listens on `httpPort` (and `httpsPort`, unless it could not) and serves from table `version`. */
   | { mproxy: 1; type: 'ready'; version: number; httpPort: number; httpsPort: number; httpsError?: string }
+  /** The HTTP port cannot be opened; the worker exits next. */
+  | { mproxy: 1; type: 'listen-failed'; error: string }
   | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts }
   /** Sent on change, coalesced; includes retired targets until they reach zero. */
   | { mproxy: 1; type: 'inflight'; inflight: InflightCounts }

@@ -35,6 +35,8 @@ type WorkerState = 'starting' | 'serving' | 'stopping'
 interface WorkerHandle {
   worker: Worker
   state: WorkerState
+  /** Why it could not start, as the worker said before exiting. */
+  failure?: string
   inflight: InflightCounts
   ready: Promise<void>
   markReady(): void
@@ -165,7 +167,7 @@ export class Supervisor {
     worker.on('error', (err) => log('warn', 'worker ipc error', { worker: worker.id, error: err.message }))
     worker.once('exit', (code, signal) => {
       clearTimeout(readyTimer)
-      failReady(new Error(`worker ${worker.id} exited before it was ready (code ${code}, signal ${signal})`))
+      failReady(new Error(handle.failure ?? `worker ${worker.id} exited before it was ready (code ${code}, signal ${signal})`))
       this.#onExit(handle, code, signal)
     })
     // Callers that do not await readiness must not see an unhandled rejection.
@@ -183,6 +185,9 @@ export class Supervisor {
         if (handle.state === 'starting') handle.state = 'serving'
         this.#respawnDelayMs = RESPAWN_MIN_DELAY_MS
         handle.markReady()
+        return
+      case 'listen-failed':
+        handle.failure = message.error
         return
       case 'routes-applied': {
         handle.inflight = message.inflight

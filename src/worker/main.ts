@@ -61,11 +61,7 @@ function main(): void {
   const certificates = new CertificateSelector()
   let httpsPort = 0
   const server = createProxyServer({ routes, trustedProxies, encrypted: false, httpsPort: () => httpsPort })
-  server.on('error', (err) => {
-    log('error', 'listener failed', { port: config.httpPort, error: err.message })
-    flushLogs()
-    process.exit(1)
-  })
+  server.on('error', (err) => log('error', 'http listener error', { port: config.httpPort, error: err.message }))
   const tlsServer = createTlsProxyServer({ routes, trustedProxies, encrypted: true, httpsPort: () => httpsPort }, {
     SNICallback: (servername, callback) => certificates.select(servername, callback),
     ticketKeys: Buffer.from(config.ticketKeys, 'base64'),
@@ -78,11 +74,20 @@ function main(): void {
 
   /** HTTP must listen; HTTPS may fail (port 443 without privileges): then TLS is off, not the proxy. */
   async function listen(): Promise<{ httpPort: number; httpsPort: number; httpsError?: string }> {
-    const httpPort = await listenOn(server, config.httpPort)
+    let httpPort: number
+    try {
+      httpPort = await listenOn(server, config.httpPort)
+    } catch (err) {
+      send({ mproxy: 1, type: 'listen-failed', error: `cannot listen on HTTP port ${config.httpPort}: ${describeListenError(err as NodeJS.ErrnoException)}` })
+      flushLogs()
+      // Let the message reach the primary before the exit does.
+      setTimeout(() => process.exit(1), 50)
+      return new Promise(() => {})
+    }
     try {
       return { httpPort, httpsPort: await listenOn(tlsServer, config.httpsPort) }
     } catch (err) {
-      return { httpPort, httpsPort: 0, httpsError: `port ${config.httpsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }
+      return { httpPort, httpsPort: 0, httpsError: `port ${config.httpsPort}: ${describeListenError(err as NodeJS.ErrnoException)}` }
     }
   }
 
@@ -146,6 +151,14 @@ async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs:
   flushLogs()
   setTimeout(() => process.exit(0), 10).unref()
   if (process.connected) process.disconnect()
+}
+
+function describeListenError(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE': return 'address already in use (another proxy or web server?)'
+    case 'EACCES': return 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)'
+    default: return err.code ?? err.message
+  }
 }
 
 function listenOn(server: net.Server, port: number): Promise<number> {
