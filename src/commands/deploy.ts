@@ -22,6 +22,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
   static override examples = [
     '<%= config.bin %> deploy web-1:3000',
     '<%= config.bin %> deploy web-2:3000 --host app.example.com',
+    '<%= config.bin %> deploy web-2:3000 --host app.example.com --ssl',
     '<%= config.bin %> deploy web-1:3000 web-2:3000 --name app --host app.example.com --host www.example.com',
     '<%= config.bin %> deploy web-3:3000 --health-check-path /health --deploy-timeout 2m',
   ]
@@ -34,7 +35,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
   static override flags = {
     host: Flags.string({ description: 'Host name to route to this service (exact or *.example.com); repeatable or comma-separated [default: none: any host]', multiple: true, helpValue: 'HOST' }),
     name: Flags.string({ description: 'Service name [default: the first host, or "default"]' }),
-    ssl: Flags.boolean({ description: 'Serve the hosts over HTTPS (this version needs --tls-certificate-path and --tls-private-key-path) [default: false]', aliases: ['tls'] }),
+    ssl: Flags.boolean({ description: 'Serve the hosts over HTTPS, with certificates ordered automatically (ACME) unless given [default: false]', aliases: ['tls'] }),
     'tls-certificate-path': Flags.string({ description: 'PEM certificate (with its chain) to serve for the hosts; implies --ssl [default: none]', helpValue: 'FILE' }),
     'tls-private-key-path': Flags.string({ description: 'PEM private key of --tls-certificate-path [default: none]', helpValue: 'FILE' }),
     'tls-redirect': Flags.string({ description: 'With TLS, redirect plain HTTP to HTTPS; --tls-redirect=false keeps HTTP working', options: ['true', 'false'], default: 'true' }),
@@ -50,10 +51,10 @@ Health-checks the new targets, switches all workers to them once healthy, then w
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Deploy)
-    // Validate here too, so a typo fails before anything is sent to the proxy.
-    const targets = (argv as string[]).map(normalizeTarget)
     const unknownFlag = (argv as string[]).find((arg) => arg.startsWith('-'))
     if (unknownFlag) throw new InvalidOptionError(`unknown flag ${unknownFlag}`)
+    // Validate here too, so a typo fails before anything is sent to the proxy.
+    const targets = (argv as string[]).map(normalizeTarget)
     const request = {
       targets,
       hosts: splitList(flags.host),
