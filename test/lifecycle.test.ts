@@ -237,3 +237,23 @@ describe('run on a port that is taken', () => {
     }
   })
 })
+
+describe('a crash loop', () => {
+  it('ends the primary with a clear error instead of respawning forever', async () => {
+    const proxy = await startProxy({ workers: 1 })
+    const killed = new Set<number>()
+    // Kill every worker as soon as it starts, as a crashing build would.
+    for (let i = 0; i < 10 && proxy.proc.exitCode === null; i++) {
+      const started = await proxy.waitForLog((line) => line.msg === 'worker started' && !killed.has(Number(line.pid)), 10_000).catch(() => undefined)
+      if (!started) break
+      killed.add(Number(started.pid))
+      try {
+        process.kill(Number(started.pid), 'SIGKILL')
+      } catch {
+        // Already gone.
+      }
+    }
+    expect(await proxy.exited).toBe(1)
+    expect(proxy.stderr()).toMatch(/^Error: workers crashed \d+ times within 30s; giving up$/m)
+  }, 60_000)
+})

@@ -62,6 +62,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     debug: options.debug,
     onCrashLoop: (err) => {
       log('error', 'giving up', { error: err.message })
+      process.stderr.write(`Error: ${err.message}\n`)
       void stop(1)
     },
   })
