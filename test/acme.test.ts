@@ -105,6 +105,20 @@ describe('automatic certificates (ACME, against Pebble)', () => {
     expect(await certificateState(proxy, HOST)).toBe('valid')
   }, 40_000)
 
+  it('falls back to TLS-ALPN-01 when HTTP-01 cannot validate', async () => {
+    const pebble = await startPebble()
+    const backend = await startBackend()
+    const proxy = await startAcmeProxy(pebble)
+    pebble.forwardTo(1) // port 80 unreachable: HTTP-01 fails
+    pebble.forwardTlsTo(proxy.httpsPort)
+    await proxy.deploy([backend.address], ['--host', HOST, '--ssl'])
+
+    await proxy.waitForLog((line) => line.msg === 'certificate order failed' && line.challenge === 'http-01', ISSUANCE_TIMEOUT_MS)
+    await proxy.waitForLog((line) => line.msg === 'certificate issued' && line.challenge === 'tls-alpn-01', ISSUANCE_TIMEOUT_MS)
+    const root = await pebble.root()
+    expect((await request(proxy.httpsPort, { host: HOST, tls: { ca: root, servername: HOST } })).status).toBe(200)
+  })
+
   it('keeps serving issued certificates while the CA is down, and retries the ones it cannot get', async () => {
     const pebble = await startPebble()
     const proxy = await proxyWithCertificate(pebble)

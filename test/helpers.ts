@@ -716,6 +716,8 @@ export interface Pebble {
   root(): Promise<string>
   /** Where Pebble's validator connects for HTTP-01; point it at the proxy with `forwardTo`. */
   forwardTo(port: number): void
+  /** The same for TLS-ALPN-01 (the proxy's HTTPS port). */
+  forwardTlsTo(port: number): void
   stop(): Promise<void>
 }
 
@@ -760,6 +762,21 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
+/** A TCP forwarder on a kernel-picked port whose destination port can be set later. */
+async function startForwarder(): Promise<{ port: number; target: number }> {
+  const forwarder = { port: 0, target: 0 }
+  const server = net.createServer((socket) => {
+    const upstream = net.connect(forwarder.target, '127.0.0.1')
+    socket.on('error', () => upstream.destroy())
+    upstream.on('error', () => socket.destroy())
+    socket.pipe(upstream).pipe(socket)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  forwarder.port = (server.address() as net.AddressInfo).port
+  return forwarder
+}
+
 /**
  * Starts pebble-challtestsrv (DNS: every name is 127.0.0.1) and Pebble on loopback ports picked
  * by the kernel. Pebble's HTTP-01 validator dials a forwarder of this process, which the test
@@ -767,16 +784,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
  */
 export async function startPebble(opts: { validitySeconds?: number } = {}): Promise<Pebble> {
   const dir = makeStateDir()
-  let forwardPort = 0
-  const forwarder = net.createServer((socket) => {
-    const upstream = net.connect(forwardPort, '127.0.0.1')
-    socket.on('error', () => upstream.destroy())
-    upstream.on('error', () => socket.destroy())
-    socket.pipe(upstream).pipe(socket)
-  })
-  await new Promise<void>((resolve) => forwarder.listen(0, '127.0.0.1', resolve))
-  onCleanup(() => new Promise<void>((resolve) => forwarder.close(() => resolve())))
-  const validatorPort = (forwarder.address() as net.AddressInfo).port
+  const http01 = await startForwarder()
+  const tlsAlpn01 = await startForwarder()
 
   const dns = await startLoggedProcess('pebble-challtestsrv', [
     '-dns01', '127.0.0.1:0', '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', '127.0.0.1:0',
@@ -794,7 +803,7 @@ export async function startPebble(opts: { validitySeconds?: number } = {}): Prom
     pebble: {
       listenAddress: '127.0.0.1:0', managementListenAddress: '127.0.0.1:0',
       certificate: listener.certFile, privateKey: listener.keyFile,
-      httpPort: validatorPort, tlsPort: validatorPort,
+      httpPort: http01.port, tlsPort: tlsAlpn01.port,
       ...(opts.validitySeconds && { certificateValidityPeriod: opts.validitySeconds }),
     },
   }))
@@ -817,7 +826,8 @@ export async function startPebble(opts: { validitySeconds?: number } = {}): Prom
     directoryUrl: `https://127.0.0.1:${acmePort}/dir`,
     listenerCaFile,
     root: async () => (await tlsGet(managementPort, '/roots/0')).body,
-    forwardTo: (port) => { forwardPort = port },
+    forwardTo: (port) => { http01.target = port },
+    forwardTlsTo: (port) => { tlsAlpn01.target = port },
     stop: () => stopChild(pebble),
   }
 }

@@ -31,6 +31,8 @@ export interface RouteTable {
   certificates: RouteCertificate[]
   /** The ACME account's key thumbprint: a challenge token's answer is `token.thumbprint`. */
   acmeThumbprint: string
+  /** TLS-ALPN-01 challenge certificates, served only to clients offering `acme-tls/1`. */
+  acmeTlsChallenges: RouteCertificate[]
 }
 
 /** Requests and upgraded sockets in flight, per target address. */

@@ -9,6 +9,7 @@
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto'
 import type AcmeClient from 'acme-client'
 import type { CertificateStatus } from '../control/protocol'
+import type { RouteCertificate } from '../ipc/messages'
 import { oneLine } from '../errors'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
@@ -40,19 +41,23 @@ interface Failure {
 export class AcmeManager {
   readonly #options: AcmeOptions
   readonly #files: CertificateFiles
-  readonly #onChange: () => void
+  readonly #onChange: () => Promise<void>
   readonly #wanted = new Set<string>()
   readonly #certificates = new Map<string, StoredCertificate>()
   readonly #failures = new Map<string, Failure>()
   readonly #ordering = new Set<string>()
+  readonly #tlsChallenges = new Map<string, RouteCertificate>()
   #client: AcmeClient.Client | undefined
   #accountKey = ''
   #accountUrl: string | undefined
   #thumbprint = ''
   #timer: NodeJS.Timeout | undefined
 
-  /** `onChange` is called when a certificate was issued or renewed. */
-  constructor(options: AcmeOptions, files: CertificateFiles, onChange: () => void) {
+  /**
+   * `onChange` is called when a certificate was issued or renewed, or a TLS-ALPN-01 challenge
+   * opened or closed; it resolves once the workers serve the change.
+   */
+  constructor(options: AcmeOptions, files: CertificateFiles, onChange: () => Promise<void>) {
     this.#options = options
     this.#files = files
     this.#onChange = onChange
@@ -102,6 +107,10 @@ export class AcmeManager {
     return certificate && certificate.notAfter.getTime() > Date.now() ? certificate : undefined
   }
 
+  tlsChallenges(): RouteCertificate[] {
+    return [...this.#tlsChallenges.values()]
+  }
+
   status(host: string): CertificateStatus {
     const certificate = this.certificateFor(host)
     const failure = this.#failures.get(host)
@@ -126,7 +135,9 @@ export class AcmeManager {
 
   async #order(host: string, renewal: boolean): Promise<void> {
     this.#ordering.add(host)
-    log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, directory: this.#options.directoryUrl })
+    // HTTP-01 first; after a failure, TLS-ALPN-01 (port 443 only), then alternate.
+    const challengeType = (this.#failures.get(host)?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
+    log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, challenge: challengeType, directory: this.#options.directoryUrl })
     try {
       const { acme, client } = await this.#loadClient()
       const [key, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, await acme.crypto.createPrivateEcdsaKey())
@@ -134,27 +145,36 @@ export class AcmeManager {
         csr,
         email: this.#options.email,
         termsOfServiceAgreed: true,
-        challengePriority: ['http-01'],
+        challengePriority: [challengeType],
         // The workers answer from the thumbprint; a self-check from here would test our own DNS view only.
         skipChallengeVerification: true,
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-          if (keyAuthorization !== `${challenge.token}.${this.#thumbprint}`) log('warn', 'unexpected key authorization', { host })
+        challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+          if ((challenge.type as string) === 'tls-alpn-01') {
+            const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey())
+            this.#tlsChallenges.set(host, { hosts: [host], cert: alpnCert.toString(), key: alpnKey.toString() })
+            // The CA may connect as soon as this returns: every worker must have the certificate.
+            await this.#onChange()
+          } else if (keyAuthorization !== `${challenge.token}.${this.#thumbprint}`) {
+            log('warn', 'unexpected key authorization', { host })
+          }
           log('info', 'challenge ready', { host, type: challenge.type })
         },
-        challengeRemoveFn: async () => {},
+        challengeRemoveFn: async () => {
+          if (this.#tlsChallenges.delete(host)) await this.#onChange()
+        },
       })
       await this.#saveAccountUrl(client)
       this.#certificates.set(host, await this.#files.save(host, cert, key.toString()))
       this.#failures.delete(host)
       const stored = this.#certificates.get(host)
-      log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, notAfter: stored?.notAfter.toISOString() })
-      this.#onChange()
+      log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, challenge: challengeType, notAfter: stored?.notAfter.toISOString() })
+      void this.#onChange().catch(() => {})
     } catch (err) {
       const previous = this.#failures.get(host)
       const count = (previous?.count ?? 0) + 1
       const delay = Math.min(this.#options.retryBaseMs * 2 ** (count - 1), MAX_RETRY_DELAY_MS)
       this.#failures.set(host, { count, error: oneLine(err), nextAttemptAt: Date.now() + delay })
-      log('error', 'certificate order failed', { host, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
+      log('error', 'certificate order failed', { host, challenge: challengeType, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
       setTimeout(() => this.#check(), delay).unref()
     } finally {
       this.#ordering.delete(host)

@@ -60,9 +60,9 @@ export class Registry {
     this.#certificates.manage(this.#services.values())
   }
 
-  /** A certificate was issued or renewed: workers get the new table. */
-  certificatesChanged(): void {
-    void this.#publish().catch(() => {})
+  /** A certificate or challenge changed: resolves once every worker has the new table. */
+  certificatesChanged(): Promise<void> {
+    return this.#publish()
   }
 
   routeTable(): RouteTable {
@@ -82,6 +82,7 @@ export class Registry {
       }),
       certificates: this.#certificates.routeCertificates(this.#services.values()),
       acmeThumbprint: this.#certificates.thumbprint,
+      acmeTlsChallenges: this.#certificates.tlsChallenges(),
     }
   }
 

@@ -17,6 +17,8 @@ export interface CertificateAuthority {
   manage(hosts: Iterable<string>): void
   certificateFor(host: string): { cert: string; key: string } | undefined
   status(host: string): CertificateStatus
+  /** Open TLS-ALPN-01 challenges: certificates for validators offering `acme-tls/1`. */
+  tlsChallenges(): RouteCertificate[]
 }
 
 /** A service's certificate source, decided at deploy (or restore) time. */
@@ -37,6 +39,10 @@ export class ServiceCertificates {
 
   get thumbprint(): string {
     return this.#authority?.thumbprint ?? ''
+  }
+
+  tlsChallenges(): RouteCertificate[] {
+    return this.#authority?.tlsChallenges() ?? []
   }
 
   /** For a deploy: checks provided files now, so a bad file fails the deploy. */

@@ -44,7 +44,7 @@ interface WorkerHandle {
 }
 
 export class Supervisor {
-  #table: RouteTable = { version: 0, services: [], certificates: [], acmeThumbprint: '' }
+  #table: RouteTable = { version: 0, services: [], certificates: [], acmeThumbprint: '', acmeTlsChallenges: [] }
   #seq = 0
   #handles = new Map<number, WorkerHandle>()
   #pendingAcks = new Map<number, { workerId: number; resolve(): void }>()

@@ -10,6 +10,7 @@ import { assertNever, isPrimaryMessage, type PrimaryMessage, type WorkerMessage 
 import { InflightReporter } from './inflight'
 import { CertificateSelector } from './certificates'
 import { createProxyServer, createTlsProxyServer } from './proxy-server'
+import { TlsAlpnChallenges } from './tls-alpn-challenges'
 import { WorkerRoutes } from './route-table'
 
 /** How often requests are checked against their target timeout. */
@@ -67,6 +68,8 @@ function main(): void {
     ticketKeys: Buffer.from(config.ticketKeys, 'base64'),
   })
   tlsServer.on('error', (err) => log('error', 'https listener error', { port: config.httpsPort, error: err.message }))
+  const tlsChallenges = new TlsAlpnChallenges()
+  tlsChallenges.intercept(tlsServer)
   setInterval(() => {
     const now = performance.now()
     for (const target of routes.targets()) target.expireSlowRequests(now)
@@ -96,6 +99,7 @@ function main(): void {
       case 'routes':
         routes.install(message.table)
         certificates.install(message.table.certificates)
+        tlsChallenges.install(message.table.acmeTlsChallenges)
         send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot() })
         if (!listening) {
           listening = true
