@@ -172,7 +172,8 @@ export class AcmeManager {
     } catch (err) {
       const previous = this.#failures.get(host)
       const count = (previous?.count ?? 0) + 1
-      const delay = Math.min(this.#options.retryBaseMs * 2 ** (count - 1), MAX_RETRY_DELAY_MS)
+      const backoff = Math.min(this.#options.retryBaseMs * 2 ** (count - 1), MAX_RETRY_DELAY_MS)
+      const delay = Math.max(backoff, retryAfterMs(oneLine(err), Date.now()))
       this.#failures.set(host, { count, error: oneLine(err), nextAttemptAt: Date.now() + delay })
       log('error', 'certificate order failed', { host, challenge: challengeType, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
       setTimeout(() => this.#check(), delay).unref()
@@ -202,6 +203,17 @@ export class AcmeManager {
     const url = client.getAccountUrl()
     if (account?.url !== url) await this.#files.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey, url })
   }
+}
+
+/**
+ * A rate-limited CA says when to come back ("retry after 2026-11-27 10:00:00 UTC" in Let's
+ * Encrypt's error detail); asking earlier only burns more of the limit.
+ */
+export function retryAfterMs(message: string, now: number): number {
+  const match = /retry after (\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:\s*UTC|Z)?/i.exec(message)
+  if (!match) return 0
+  const at = Date.parse(`${match[1].replace(' ', 'T')}Z`)
+  return Number.isNaN(at) ? 0 : Math.max(0, at - now)
 }
 
 function renewalDue(certificate: StoredCertificate, now: number): boolean {
