@@ -163,6 +163,8 @@ export class AcmeManager {
           if (this.#tlsChallenges.delete(host)) await this.#onChange()
         },
       })
+      // The CA only issues once the challenge has passed.
+      log('info', 'challenge passed', { host, type: challengeType })
       await this.#saveAccountUrl(client)
       this.#certificates.set(host, await this.#files.save(host, cert, key.toString()))
       this.#failures.delete(host)
