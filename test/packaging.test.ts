@@ -214,7 +214,10 @@ describe('test and build entry points', () => {
       expect(r.stderr).toBe('')
       expect(r.code).toBe(0)
     }
-    expect(read('.ci/run')).toMatch(/exec "\$\(dirname "\$0"\)\/\.\.\/scripts\/test\.sh"/)
+    // CI runs exactly the README's test command.
+    const readmeCommand = /^(\.\/scripts\/test\.sh) #/m.exec(read('README.md'))?.[1]
+    expect(readmeCommand).toBe('./scripts/test.sh')
+    expect(read('.ci/run').trim().split('\n').pop()).toBe(readmeCommand)
     expect(read('scripts/test.sh')).toMatch(/^set -euo pipefail$/m)
   })
 
