@@ -14,6 +14,13 @@ export const DEFAULT_TARGET_TIMEOUT_MS = 30_000
 /** How long SIGTERM waits for in-flight requests before cutting them. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
 export const DEFAULT_SERVICE_NAME = 'default'
+export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory'
+export const LETS_ENCRYPT_STAGING_DIRECTORY = 'https://acme-staging-v02.api.letsencrypt.org/directory'
+/** First retry after a failed certificate order; doubles each time. */
+export const DEFAULT_ACME_RETRY_BASE_MS = 60_000
+/** How often certificates are checked for renewal. */
+export const DEFAULT_ACME_CHECK_INTERVAL_MS = 3_600_000
+export const DEFAULT_REDIS_PREFIX = 'mproxy:'
 
 export interface HealthCheckOptions {
   /** Path probed with GET; any 2xx is healthy. Default `/up`. */

@@ -28,8 +28,6 @@ export const PROXY_START_TIMEOUT_MS = 20_000
 export const PROXY_STOP_TIMEOUT_MS = 15_000
 /** How long one CLI command may run before the helper kills it. */
 export const CLI_TIMEOUT_MS = 30_000
-/** A window in which something must *not* happen (the only fixed wait the tests use). */
-export const NEGATIVE_WINDOW_MS = 600
 /** Health checks fast enough that a deploy of a healthy target takes ~100 ms. */
 export const FAST_HEALTH_FLAGS = ['--health-check-interval', '100ms', '--health-check-timeout', '1s']
 

@@ -1,8 +1,6 @@
 import type * as http from 'node:http'
 import {
-  NEGATIVE_WINDOW_MS,
   SHORT_TIMEOUT_MS,
-  delayMs,
   getBody,
   openUpgrade,
   request,
@@ -187,7 +185,11 @@ describe('WebSocket upgrades', () => {
     const deploy = proxy.deploy([b.address], ['--drain-timeout', '20s']).finally(() => (deployDone = true))
 
     await waitUntil(async () => (await getBody(proxy.port)) === b.name, 10_000, 'traffic to switch to the new target')
-    await delayMs(NEGATIVE_WINDOW_MS)
+    // The switched-away target is listed as draining, with the socket still counted.
+    await waitUntil(async () => {
+      const targets = (await proxy.list()).services.flatMap((service) => service.targets)
+      return targets.some((target) => target.address === a.address && target.health === 'draining' && target.inflight === 1)
+    }, SHORT_TIMEOUT_MS, 'the old target to drain with the socket in flight')
     expect(deployDone).toBe(false)
     // The old connection keeps working while it drains.
     expect(await ws.echo('two')).toBe('two')

@@ -6,13 +6,11 @@ import { Command, Flags } from '@oclif/core'
 import { ControlClient } from '../control/client'
 import { oneLine } from '../errors'
 import { resolveStateDir } from '../lib/state-dir'
+import { describeRunFlag } from './run-options'
 
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
-    'state-dir': Flags.string({
-      description: 'Directory of the control socket and state [default: $MPROXY_STATE_DIR, else $XDG_STATE_HOME/mproxy, else ~/.local/state/mproxy]',
-      helpValue: 'DIR',
-    }),
+    'state-dir': Flags.string({ description: describeRunFlag('state-dir'), helpValue: 'DIR' }),
   }
 
   protected stateDir(flag: string | undefined): string {

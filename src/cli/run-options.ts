@@ -8,12 +8,11 @@ import { isIP } from 'node:net'
 import { InvalidOptionError } from '../errors'
 import { formatDuration, parseDuration } from '../lib/duration'
 import { resolveStateDir } from '../lib/state-dir'
-import { DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT, DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../options'
-import type { ServerOptions } from '../primary/main'
-import { DEFAULT_REDIS_PREFIX } from '../primary/redis-state-store'
 import {
-  DEFAULT_ACME_CHECK_INTERVAL_MS, DEFAULT_ACME_RETRY_BASE_MS, LETS_ENCRYPT_DIRECTORY, LETS_ENCRYPT_STAGING_DIRECTORY,
-} from '../primary/acme-manager'
+  DEFAULT_ACME_CHECK_INTERVAL_MS, DEFAULT_ACME_RETRY_BASE_MS, DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT, DEFAULT_REDIS_PREFIX,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS, LETS_ENCRYPT_DIRECTORY, LETS_ENCRYPT_STAGING_DIRECTORY,
+} from '../options'
+import type { ServerOptions } from '../primary/main'
 
 interface RunFlagSpec {
   type: 'integer' | 'string' | 'boolean'

@@ -20,10 +20,6 @@ export function setDebug(enabled: boolean): void {
   debugEnabled = enabled
 }
 
-export function isDebug(): boolean {
-  return debugEnabled
-}
-
 export function log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
   if (level === 'debug' && !debugEnabled) return
   flushLogs()

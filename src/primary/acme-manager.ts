@@ -15,10 +15,6 @@ import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
 import type { CertificateFiles, StoredCertificate } from './certificate-files'
 
-export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory'
-export const LETS_ENCRYPT_STAGING_DIRECTORY = 'https://acme-staging-v02.api.letsencrypt.org/directory'
-export const DEFAULT_ACME_RETRY_BASE_MS = 60_000
-export const DEFAULT_ACME_CHECK_INTERVAL_MS = 3_600_000
 const MAX_RETRY_DELAY_MS = 24 * 3_600_000
 /** Renewal starts up to this share of the lifetime earlier, so a fleet does not renew at once. */
 const RENEWAL_JITTER = 0.05

@@ -14,7 +14,6 @@ import { AcmeManager, type AcmeOptions } from './acme-manager'
 import { CertificateFiles } from './certificate-files'
 import { Registry } from './registry'
 import { ServiceCertificates } from './service-certificates'
-import { RedisStateStore, RedisWithFileStore } from './redis-state-store'
 import { FileStateStore, type StateStore } from './state-store'
 import { Supervisor } from './supervisor'
 
@@ -44,9 +43,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   await claimSocket(socketPath)
 
   const file = new FileStateStore(options.stateDir)
-  const store: StateStore = options.redis
-    ? new RedisWithFileStore(new RedisStateStore(options.redis.url, options.redis.prefix), file)
-    : file
+  const store: StateStore = options.redis ? await redisStore(options.redis, file) : file
   const snapshot = await store.load()
 
   let shuttingDown = false
@@ -135,6 +132,12 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     pid: process.pid,
     version: options.version,
   })
+}
+
+/** The Redis client is loaded only when Redis is used. */
+async function redisStore(redis: { url: string; prefix: string }, file: StateStore): Promise<StateStore> {
+  const { RedisStateStore, RedisWithFileStore } = await import('./redis-state-store')
+  return new RedisWithFileStore(new RedisStateStore(redis.url, redis.prefix), file)
 }
 
 /** Refuses to start beside a running proxy; removes the socket a crashed one left behind. */

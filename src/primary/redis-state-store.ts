@@ -8,7 +8,6 @@ import { StateFileError, oneLine } from '../errors'
 import { log } from '../lib/logger'
 import { parseSnapshot, type Snapshot, type StateStore } from './state-store'
 
-export const DEFAULT_REDIS_PREFIX = 'mproxy:'
 /** A command that gets no answer in this time fails: a deploy must not hang on a lost Redis. */
 const COMMAND_TIMEOUT_MS = 2_000
 const RECONNECT_MAX_DELAY_MS = 2_000

@@ -79,10 +79,6 @@ export class Supervisor {
     return [...this.#handles.values()].filter((h) => h.state !== 'stopping').map((h) => h.worker.process.pid ?? 0)
   }
 
-  get tableVersion(): number {
-    return this.#table.version
-  }
-
   /** Forks the workers with the given table and resolves once all of them listen. */
   async start(table: RouteTable): Promise<void> {
     this.#table = table

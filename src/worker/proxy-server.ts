@@ -64,7 +64,7 @@ function attachPipeline<S extends http.Server>(server: S, options: ProxyServerOp
   return server
 }
 
-export function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, options: ProxyServerOptions): void {
+function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, options: ProxyServerOptions): void {
   const startedAt = performance.now()
   const client = clientAddress(req)
   const route = options.routes.match(req.headers.host)
