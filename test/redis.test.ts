@@ -10,7 +10,7 @@ describe('state in Redis', () => {
 
     const second = await startProxy({ workers: 1, stateDir: makeStateDir(), args: ['--redis-url', redis.url] })
     expect(await getBody(second.port, { host: 'app.test' })).toBe(backend.name)
-    expect((await second.status()).state).toMatch(/^redis unix:.* key mproxy:state/)
+    expect((await second.status()).state).toMatch(/^redis unix:.* prefix mproxy: \(copy in .*state.json\)$/)
   })
 
   it('keeps fleets with different --redis-prefix apart', async () => {
@@ -52,7 +52,8 @@ describe('state in Redis', () => {
 
     // Back again (empty): the next deploy saves there.
     await redis.restart()
-    await second.waitForLog((line) => line.msg === 'redis reconnected', 10_000)
+    // The subscriber has a connection of its own: wait for the one that saves.
+    await second.waitForLog((line) => line.msg === 'redis reconnected' && !String(line.connection).endsWith(':changes'), 10_000)
     await second.deploy([other.address])
     expect(await getBody(second.port)).toBe(other.name)
   })

@@ -51,6 +51,10 @@ export const RUN_FLAGS = {
     summary: 'Keep the state in Redis (redis://[:password@]host:6379/0 or unix:///path.sock), with a copy in the state dir',
   },
   'redis-prefix': { type: 'string', env: ['MPROXY_REDIS_PREFIX'], helpValue: 'PREFIX', defaultText: DEFAULT_REDIS_PREFIX, summary: 'Namespace of the Redis keys, so several fleets can share one Redis' },
+  'node-name': {
+    type: 'string', env: ['MPROXY_NODE_NAME'], helpValue: 'NAME', defaultText: 'HOSTNAME:HTTP_PORT (HOSTNAME:pidPID with --http-port 0)',
+    summary: "This proxy's name in the fleet sharing its Redis, shown by list and deploy",
+  },
   debug: { type: 'boolean', env: ['MPROXY_DEBUG'], defaultText: 'false', summary: 'Log debug lines too' },
 } as const satisfies Record<string, RunFlagSpec>
 
@@ -69,6 +73,7 @@ export interface RunFlags {
   'acme-email'?: string
   'redis-url'?: string
   'redis-prefix'?: string
+  'node-name'?: string
   debug?: boolean
 }
 
@@ -123,9 +128,14 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
   const directoryUrl = flags['acme-directory'] ?? fromEnv('acme-directory', env)?.value ??
     (staging ? LETS_ENCRYPT_STAGING_DIRECTORY : LETS_ENCRYPT_DIRECTORY)
   if (!/^https?:\/\//.test(directoryUrl)) throw new InvalidOptionError(`invalid ACME directory "${directoryUrl}": expected an https:// URL`)
+  const httpPort = integerOption('http-port', flags, env, 0, 65535) ?? DEFAULT_HTTP_PORT
+  const nodeName = flags['node-name'] ?? fromEnv('node-name', env)?.value ?? `${os.hostname()}:${httpPort === 0 ? `pid${process.pid}` : httpPort}`
+  if (!/^[\w.:@-]{1,100}$/.test(nodeName)) {
+    throw new InvalidOptionError(`invalid node name "${nodeName}": use up to 100 letters, digits and . _ : @ -`)
+  }
   const durationFromEnv = (variable: string, fallback: number) => (env[variable] ? parseDuration(env[variable] as string, variable) : fallback)
   return {
-    httpPort: integerOption('http-port', flags, env, 0, 65535) ?? DEFAULT_HTTP_PORT,
+    httpPort,
     httpsPort: integerOption('https-port', flags, env, 0, 65535) ?? DEFAULT_HTTPS_PORT,
     workers: integerOption('workers', flags, env, 1, 256) ?? os.availableParallelism(),
     stateDir: resolveStateDir(flags['state-dir'], env),
@@ -135,6 +145,7 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
     redis: redisUrl === undefined ? undefined : {
       url: redisUrl,
       prefix: flags['redis-prefix'] ?? fromEnv('redis-prefix', env)?.value ?? DEFAULT_REDIS_PREFIX,
+      node: nodeName,
     },
     acme: {
       directoryUrl,

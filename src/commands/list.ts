@@ -1,9 +1,10 @@
 import { Flags } from '@oclif/core'
 import type { ServiceStatus } from '../control/protocol'
 import { BaseCommand } from '../cli/base-command'
+import { formatDuration } from '../lib/duration'
 
 export default class List extends BaseCommand {
-  static override description = 'List services with their hosts, targets, health and requests in flight.'
+  static override description = 'List services with their hosts, targets, health and requests in flight, and the nodes of the fleet when Redis is used.'
   static override hiddenAliases = ['ls']
   static override examples = ['<%= config.bin %> list', '<%= config.bin %> list --json']
 
@@ -13,9 +14,9 @@ export default class List extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(List)
-    const { services } = await this.control(flags['state-dir']).list()
+    const { services, nodes, nodesError } = await this.control(flags['state-dir']).list()
     if (flags.json) {
-      this.log(JSON.stringify({ services }, null, 2))
+      this.log(JSON.stringify({ services, nodes, nodesError }, null, 2))
       return
     }
     const rows = [['SERVICE', 'HOSTS', 'TLS', 'TARGET', 'HEALTH', 'IN FLIGHT']]
@@ -25,6 +26,20 @@ export default class List extends BaseCommand {
         rows.push([service.name, service.hosts.join(',') || '*', tls, target.address, target.health, String(target.inflight)])
       }
     }
+    this.#printTable(rows)
+    if (nodesError) this.log(`\nnodes: unknown (${nodesError})`)
+    if (!nodes) return
+    this.log('')
+    const now = Date.now()
+    this.#printTable([['NODE', 'STATE', 'LAST HEARTBEAT', 'REVISION'], ...nodes.map((node) => [
+      node.name,
+      node.live ? (node.self ? 'live (this node)' : 'live') : 'gone',
+      node.live ? `${formatDuration(Math.max(0, now - Date.parse(node.lastHeartbeatAt)))} ago` : node.lastHeartbeatAt,
+      String(node.revision),
+    ])])
+  }
+
+  #printTable(rows: string[][]): void {
     const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
     for (const row of rows) this.log(row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())
   }

@@ -31,6 +31,7 @@ Logs are JSON lines on stdout. SIGTERM or SIGINT stops accepting connections, le
     'acme-email': Flags.string({ description: describeRunFlag('acme-email'), helpValue: 'EMAIL' }),
     'redis-url': Flags.string({ description: describeRunFlag('redis-url'), helpValue: 'URL' }),
     'redis-prefix': Flags.string({ description: describeRunFlag('redis-prefix'), helpValue: 'PREFIX' }),
+    'node-name': Flags.string({ description: describeRunFlag('node-name'), helpValue: 'NAME' }),
     debug: Flags.boolean({ description: describeRunFlag('debug') }),
   }
 

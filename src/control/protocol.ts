@@ -67,8 +67,28 @@ export interface ServiceStatus {
   targetTimeoutMs: number
 }
 
+/** A proxy of the fleet sharing this one's Redis. */
+export interface NodeStatus {
+  name: string
+  /** The node that answers this request. */
+  self: boolean
+  /** Heartbeating: deploys wait for it. */
+  live: boolean
+  /** ISO time, by the node's own clock. */
+  lastHeartbeatAt: string
+  /** The newest revision of the shared state the node had read. */
+  revision: number
+  pid: number
+  hostname: string
+  version: string
+}
+
 export interface ListResponse {
   services: ServiceStatus[]
+  /** With Redis only: every node seen in the last day, sorted by name. */
+  nodes?: NodeStatus[]
+  /** Why the nodes could not be read (Redis away). */
+  nodesError?: string
 }
 
 export interface StatusResponse {
@@ -81,6 +101,8 @@ export interface StatusResponse {
   routeTableVersion: number
   /** Where the state is kept: the state file, or Redis with a copy in the file. */
   state: string
+  /** With Redis only: this node's name in the fleet. */
+  node?: string
   httpPort: number
   /** 0 when HTTPS could not listen (see httpsError). */
   httpsPort: number

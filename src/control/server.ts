@@ -15,7 +15,7 @@ export interface ControlHandlers {
   deploy(request: DeployRequest, progress: (message: string) => void): Promise<string>
   remove(request: RemoveRequest, progress: (message: string) => void): Promise<string>
   reload(progress: (message: string) => void): Promise<string>
-  list(): unknown
+  list(): Promise<unknown>
   status(): unknown
 }
 
@@ -58,7 +58,7 @@ export class ControlServer {
         case `${ROUTES.reload.method} ${ROUTES.reload.path}`:
           return await stream(res, (progress) => handlers.reload(progress))
         case `${ROUTES.list.method} ${ROUTES.list.path}`:
-          return sendJson(res, 200, handlers.list())
+          return sendJson(res, 200, await handlers.list())
         case `${ROUTES.status.method} ${ROUTES.status.path}`:
           return sendJson(res, 200, handlers.status())
         default:

@@ -14,8 +14,18 @@ import { AcmeManager, type AcmeOptions } from './acme-manager'
 import { CertificateFiles } from './certificate-files'
 import { Registry } from './registry'
 import { ServiceCertificates } from './service-certificates'
+import type { Fleet } from './fleet'
 import { FileStateStore, type StateStore } from './state-store'
 import { Supervisor } from './supervisor'
+
+export interface RedisOptions {
+  /** `redis://`, `rediss://` or `unix:///path`. */
+  url: string
+  /** Namespace of every key. Default `mproxy:`. */
+  prefix: string
+  /** This proxy's name in the fleet. Default `<hostname>:<http port>`. */
+  node: string
+}
 
 export interface ServerOptions {
   /** Port for plain HTTP; 0 picks a free one. Default 80. */
@@ -31,8 +41,8 @@ export interface ServerOptions {
   shutdownTimeoutMs: number
   debug: boolean
   acme: AcmeOptions
-  /** Keep the state in Redis too. Default: none. */
-  redis?: { url: string; prefix: string }
+  /** Keep the state in Redis, shared by a fleet of proxies. Default: none. */
+  redis?: RedisOptions
   version: string
 }
 
@@ -43,7 +53,8 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   await claimSocket(socketPath)
 
   const file = new FileStateStore(options.stateDir)
-  const store: StateStore = options.redis ? await redisStore(options.redis, file) : file
+  const shared = options.redis ? await connectRedis(options.redis, file, options.version) : undefined
+  const store: StateStore = shared?.store ?? file
   const snapshot = await store.load()
 
   let shuttingDown = false
@@ -65,10 +76,11 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   })
   const acme = new AcmeManager(options.acme, new CertificateFiles(options.stateDir), () => registry.certificatesChanged())
   await acme.load()
-  const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError))
+  const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError), shared?.fleet)
   registry.restore(snapshot)
   await supervisor.start(registry.routeTable())
   acme.activate()
+  await shared?.fleet.start(registry)
 
   const refuseWhileStopping = () => {
     if (shuttingDown) throw new ShuttingDownError('mproxy is shutting down')
@@ -82,7 +94,12 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       await supervisor.reload(options.shutdownTimeoutMs)
       return `reloaded ${supervisor.workerPids.length} workers`
     },
-    list: () => registry.list(),
+    list: async () => {
+      if (!shared) return registry.list()
+      // The services are in memory; only the view of the fleet needs Redis.
+      const nodes = await shared.fleet.list().catch((err: unknown) => oneLine(err))
+      return { ...registry.list(), ...(typeof nodes === 'string' ? { nodesError: nodes } : { nodes }) }
+    },
     status: (): StatusResponse => ({
       version: options.version,
       pid: process.pid,
@@ -92,6 +109,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       services: registry.serviceCount,
       routeTableVersion: registry.tableVersion,
       state: store.describe(),
+      node: shared?.fleet.nodes.self,
       httpPort: supervisor.httpPort,
       httpsPort: supervisor.httpsPort,
       httpsError: supervisor.httpsError,
@@ -107,6 +125,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     acme.stop()
     await supervisor.shutdown(options.shutdownTimeoutMs)
     await control.close().catch(() => {})
+    await shared?.fleet.stop()
     store.close?.()
     await fs.rm(socketPath, { force: true })
     log('info', 'stopped', { exitCode })
@@ -135,9 +154,19 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
 }
 
 /** The Redis client is loaded only when Redis is used. */
-async function redisStore(redis: { url: string; prefix: string }, file: StateStore): Promise<StateStore> {
-  const { RedisStateStore, RedisWithFileStore } = await import('./redis-state-store')
-  return new RedisWithFileStore(new RedisStateStore(redis.url, redis.prefix), file)
+async function connectRedis(options: RedisOptions, file: StateStore, version: string): Promise<{ store: StateStore; fleet: Fleet }> {
+  const [{ createRedisClient, redactPassword }, { SharedState }, { RedisStateStore }, { Fleet }, { FleetNodes }] = await Promise.all([
+    import('./redis-client'), import('./shared-state'), import('./redis-state-store'), import('./fleet'), import('./fleet-nodes'),
+  ])
+  const label = `${redactPassword(options.url)} prefix ${options.prefix}`
+  const redis = createRedisClient(options.url, { connectionName: `mproxy:${options.node}` })
+  // Subscribing takes a connection of its own.
+  const subscriber = createRedisClient(options.url, { connectionName: `mproxy:${options.node}:changes` })
+  const shared = new SharedState(redis, options.prefix, label)
+  return {
+    store: new RedisStateStore({ redis, shared, file, node: options.node, label, prefix: options.prefix }),
+    fleet: new Fleet({ redis, subscriber, shared, nodes: new FleetNodes(redis, options.prefix, options.node, version), prefix: options.prefix }),
+  }
 }
 
 /** Refuses to start beside a running proxy; removes the socket a crashed one left behind. */

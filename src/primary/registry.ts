@@ -1,29 +1,32 @@
 /**
  * The deployment registry: the services, their targets and options. The only code that
- * mutates them. Each mutation runs under its service's lock, publishes a new route table to
- * the workers, persists the state, and drains what it replaced.
+ * mutates them. Each mutation runs under its service's lock (and, in a fleet, the fleet's lock),
+ * publishes a new route table to the workers, persists the state, and drains what it replaced.
  */
-import { HostInUseError, InvalidOptionError, ServiceNotFoundError, TargetUnhealthyError } from '../errors'
+import { HostInUseError, InvalidOptionError, ServiceNotFoundError, oneLine } from '../errors'
 import type { DeployRequest, ListResponse, RemoveRequest, ServiceStatus } from '../control/protocol'
 import type { RouteTable } from '../ipc/messages'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
 import { normalizeHost } from '../lib/validate'
-import { normalizeDeployOptions, normalizeServiceSpec, type ServiceSpec } from '../options'
-import { drainTargets, type InflightSource } from './drain'
+import {
+  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, normalizeDeployOptions, normalizeServiceSpec, type DeployOptions, type ServiceSpec,
+} from '../options'
+import { drainTargets, type DrainResult, type InflightSource } from './drain'
+import type { FleetMember } from './fleet'
+import { waitHealthy } from './health-wait'
+import { NO_PEERS, SHARED_HEALTH_WAIT_MS, type AppliedChange, type Peers, type Progress } from './peers'
 import type { ServiceCertificate, ServiceCertificates } from './service-certificates'
-import type { StateStore, Snapshot } from './state-store'
+import { STATE_VERSION, type Snapshot, type StateStore } from './state-store'
 import { Target, type TargetEvents } from './target'
 
 /** What the registry needs from the workers. */
-export interface WorkerFleet extends InflightSource {
+export interface Workers extends InflightSource {
   publish(table: RouteTable): Promise<void>
   readonly workerPids: number[]
   /** Why the workers could not listen for HTTPS, if they could not. */
   readonly httpsError: string | undefined
 }
-
-export type Progress = (message: string) => void
 
 interface Service {
   spec: ServiceSpec
@@ -33,19 +36,23 @@ interface Service {
   draining: Target[]
 }
 
-export class Registry {
+export class Registry implements FleetMember {
   readonly #services = new Map<string, Service>()
+  /** Per service (removed ones too): the revision of its last change in the shared state. */
+  readonly #revisions = new Map<string, number>()
   readonly #locks = new Map<string, Promise<unknown>>()
   readonly #store: StateStore
-  readonly #fleet: WorkerFleet
+  readonly #workers: Workers
   readonly #certificates: ServiceCertificates
+  readonly #peers: Peers
   #version = 0
   #publishing: Promise<void> = Promise.resolve()
 
-  constructor(store: StateStore, fleet: WorkerFleet, certificates: ServiceCertificates) {
+  constructor(store: StateStore, workers: Workers, certificates: ServiceCertificates, peers: Peers = NO_PEERS) {
     this.#store = store
-    this.#fleet = fleet
+    this.#workers = workers
     this.#certificates = certificates
+    this.#peers = peers
   }
 
   /** Restores saved services. Their targets serve at once; health checks resume in the background. */
@@ -56,6 +63,7 @@ export class Registry {
       this.#services.set(spec.name, service)
       service.targets.forEach((target) => target.beginHealthChecks())
     }
+    for (const [name, revision] of Object.entries(snapshot?.revisions ?? {})) this.#revisions.set(name, revision)
     if (this.#services.size > 0) log('info', 'state restored', { services: [...this.#services.keys()] })
     this.#certificates.manage(this.#services.values())
   }
@@ -103,77 +111,90 @@ export class Registry {
     this.#checkHostsAvailable(spec)
     const certificate = this.#certificates.prepare(spec)
     await this.#store.check?.()
-    return this.#withLock(spec.name, async () => {
-      this.#checkHostsAvailable(spec)
-      const startedAt = Date.now()
-      log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
-      const current = this.#services.get(spec.name)
-      const service: Service = { spec, certificate, targets: [], draining: current?.draining ?? [] }
-      const kept = current?.targets.filter((target) => spec.targets.includes(target.address)) ?? []
-      const added = spec.targets
-        .filter((address) => !kept.some((target) => target.address === address))
-        .map((address) => this.#createTarget(service, address, 'adding'))
-
-      if (added.length === 0 && current && current.targets.length === kept.length) {
-        for (const target of kept) target.setEvents(this.#targetEvents(service))
-        service.targets = kept
-        this.#services.set(spec.name, service)
-        await this.#publish()
-        await this.#save()
-        this.#certificates.manage(this.#services.values())
-        this.#reportCertificates(service, progress)
-        progress(`${spec.targets.join(', ')} is already live for ${spec.name}`)
-        return `deployed ${spec.name} (no change of target)`
-      }
-
-      if (options.force) {
-        progress(`--force: switching without waiting for health checks`)
-        added.forEach((target) => target.beginHealthChecks())
-      } else {
-        await this.#waitHealthy(added, spec, options.deployTimeoutMs, progress, current !== undefined)
-      }
-
-      try {
-        // Another service may have taken one of these hosts while this one waited for health.
-        this.#checkHostsAvailable(spec)
-      } catch (err) {
-        added.forEach((target) => target.stop())
-        throw err
-      }
-      service.targets = [...kept, ...added]
-      for (const target of service.targets) target.setEvents(this.#targetEvents(service))
-      const replaced = current?.targets.filter((target) => !kept.includes(target)) ?? []
-      for (const target of replaced) target.beginDraining()
-      service.draining = [...service.draining, ...replaced]
-      this.#services.set(spec.name, service)
-      await this.#publish()
-      log('info', 'switched', { service: spec.name, targets: spec.targets, version: this.#version })
-      progress(`switched ${spec.name} to ${spec.targets.join(', ')} on ${this.#fleet.workerPids.length} workers`)
-      await this.#save()
-      this.#certificates.manage(this.#services.values())
-      this.#reportCertificates(service, progress)
-      await this.#drain(service, replaced, progress)
-      log('info', 'deploy finished', { service: spec.name, durationMs: Date.now() - startedAt })
-      return `deployed ${spec.name} in ${formatDuration(Date.now() - startedAt)}`
+    // Another node's deploy of this service may need its whole deploy timeout and drain.
+    const maxWaitMs = options.deployTimeoutMs + SHARED_HEALTH_WAIT_MS + spec.drainTimeoutMs
+    return this.#peers.exclusive(spec.name, maxWaitMs, progress, async () => {
+      await this.#peers.catchUp(spec.name)
+      return this.#withLock(spec.name, () => this.#deploy(spec, certificate, options, progress))
     })
   }
 
   async remove(request: RemoveRequest, progress: Progress): Promise<string> {
     const name = this.#resolveName(request)
     await this.#store.check?.()
-    return this.#withLock(name, async () => {
-      const service = this.#services.get(name)
-      if (!service) throw new ServiceNotFoundError(`service ${name} not found`)
-      this.#services.delete(name)
-      for (const target of service.targets) target.beginDraining()
-      await this.#publish()
-      log('info', 'service removed', { service: name })
-      progress(`stopped routing to ${name}`)
-      await this.#save()
-      this.#certificates.manage(this.#services.values())
-      await this.#drain(service, service.targets, progress)
-      return `removed ${name}`
+    const maxWaitMs = DEFAULT_DEPLOY_TIMEOUT_MS + SHARED_HEALTH_WAIT_MS + (this.#services.get(name)?.spec.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS)
+    return this.#peers.exclusive(name, maxWaitMs, progress, async () => {
+      await this.#peers.catchUp(name)
+      return this.#withLock(name, async () => {
+        const service = this.#services.get(name)
+        if (!service) throw new ServiceNotFoundError(`service ${name} not found`)
+        this.#services.delete(name)
+        await this.#publish()
+        progress(`stopped routing to ${name}`)
+        const revision = await this.#saveChange(name, service, [], progress)
+        log('info', 'service removed', { service: name })
+        this.#retire(service, service.targets)
+        this.#certificates.manage(this.#services.values())
+        await Promise.all([
+          this.#drain(service, service.targets, progress),
+          this.#peers.awaitApplied(name, revision, service.spec.drainTimeoutMs, progress),
+        ])
+        return `removed ${name}`
+      })
     })
+  }
+
+  /**
+   * Applies a deploy (`spec`) or removal (`undefined`) made through another node of the fleet:
+   * health checks from here, switch, drain. Nothing is shared back but the report.
+   */
+  async applyShared(name: string, revision: number, spec: ServiceSpec | undefined): Promise<AppliedChange | undefined> {
+    return this.#withLock(name, async () => {
+      if (this.revisionOf(name) >= revision) return undefined
+      this.#revisions.set(name, revision)
+      const startedAt = Date.now()
+      const current = this.#services.get(name)
+      if (!spec) {
+        if (!current) return { summary: 'had nothing to remove', warning: false }
+        this.#services.delete(name)
+        await this.#publish()
+        await this.#store.save(this.#snapshot())
+        this.#retire(current, current.targets)
+        this.#certificates.manage(this.#services.values())
+        const drained = await this.#drain(current, current.targets, () => {})
+        return { summary: `stopped routing and drained after ${formatDuration(Date.now() - startedAt)}${cutNote(drained)}`, warning: false }
+      }
+      const service: Service = { spec, certificate: this.#certificates.restore(spec), targets: [], draining: current?.draining ?? [] }
+      const { kept, added } = this.#plan(service, current)
+      let warning = ''
+      try {
+        await waitHealthy(added, spec, SHARED_HEALTH_WAIT_MS, () => {}, true)
+      } catch {
+        // The deploying node found them healthy: serve what the fleet serves, and say so.
+        added.forEach((target) => target.beginHealthChecks())
+        const failing = added.filter((target) => target.state !== 'healthy')
+        warning = `switched although ${failing.map((t) => t.address).join(', ')} failed ${failing.length === 1 ? 'its' : 'their'} health checks from there: ${failing.map((t) => t.lastResult?.detail ?? 'no answer').join('; ')}`
+      }
+      const replaced = await this.#switch(service, current, kept, added)
+      await this.#store.save(this.#snapshot())
+      this.#retire(service, replaced)
+      this.#certificates.manage(this.#services.values())
+      const drained = await this.#drain(service, replaced, () => {})
+      if (warning) return { summary: warning, warning: true }
+      return { summary: `switched and drained after ${formatDuration(Date.now() - startedAt)}${cutNote(drained)}`, warning: false }
+    })
+  }
+
+  revisionOf(name: string): number {
+    return this.#revisions.get(name) ?? 0
+  }
+
+  forgetRevisions(): void {
+    this.#revisions.clear()
+  }
+
+  services(): ServiceSpec[] {
+    return [...this.#services.values()].map((service) => service.spec)
   }
 
   list(): ListResponse {
@@ -188,7 +209,7 @@ export class Registry {
       targets: [...targets, ...draining].map((target) => ({
         address: target.address,
         health: target.state,
-        inflight: this.#fleet.inflight(target.address),
+        inflight: this.#workers.inflight(target.address),
       })),
     }))
     return { services: services.sort((a, b) => a.name.localeCompare(b.name)) }
@@ -221,54 +242,101 @@ export class Registry {
     }
   }
 
-  async #waitHealthy(targets: Target[], spec: ServiceSpec, timeoutMs: number, progress: Progress, hasPrevious: boolean): Promise<void> {
-    if (targets.length === 0) return
-    const { path, intervalMs } = spec.healthCheck
-    progress(`waiting for ${targets.map((t) => t.address).join(', ')} to become healthy (GET ${path} every ${formatDuration(intervalMs)}, up to ${formatDuration(timeoutMs)})`)
+  async #deploy(spec: ServiceSpec, certificate: ServiceCertificate, options: DeployOptions, progress: Progress): Promise<string> {
+    this.#checkHostsAvailable(spec)
     const startedAt = Date.now()
-    const lastDetail = new Map<string, string>()
-    await new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (targets.every((target) => target.state === 'healthy')) finish()
-      }
-      const finish = (err?: Error) => {
-        clearTimeout(timer)
-        if (err) reject(err)
-        else resolve()
-      }
-      const timer = setTimeout(() => {
-        targets.forEach((target) => target.stop())
-        const reasons = targets
-          .filter((target) => target.state !== 'healthy')
-          .map((target) => `${target.address}: ${target.lastResult?.detail ?? 'no answer yet'}`)
-        log('warn', 'deploy failed: target not healthy', { service: spec.name, reasons })
-        finish(new TargetUnhealthyError(
-          `target failed to become healthy within ${formatDuration(timeoutMs)} (GET ${path}): ${reasons.join('; ')}; ${hasPrevious ? 'the previous targets keep serving' : 'nothing was changed'}`))
-      }, timeoutMs)
-      for (const target of targets) {
-        target.setEvents({
-          onStateChange: check,
-          onProbe: (probed, result) => {
-            if (result.ok) {
-              progress(`${probed.address} healthy after ${formatDuration(Date.now() - startedAt)}`)
-            } else if (lastDetail.get(probed.address) !== result.detail) {
-              progress(`${probed.address} not healthy yet: ${result.detail}`)
-            }
-            lastDetail.set(probed.address, result.detail)
-          },
-        })
-        target.beginHealthChecks()
-      }
-    })
+    log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
+    const current = this.#services.get(spec.name)
+    const service: Service = { spec, certificate, targets: [], draining: current?.draining ?? [] }
+    const { kept, added } = this.#plan(service, current)
+    const unchanged = added.length === 0 && current !== undefined && current.targets.length === kept.length
+    if (options.force && added.length > 0) {
+      progress(`--force: switching without waiting for health checks`)
+      added.forEach((target) => target.beginHealthChecks())
+    } else {
+      await waitHealthy(added, spec, options.deployTimeoutMs, progress, current !== undefined)
+    }
+    try {
+      // Another service may have taken one of these hosts while this one waited for health.
+      this.#checkHostsAvailable(spec)
+    } catch (err) {
+      added.forEach((target) => target.stop())
+      throw err
+    }
+    const replaced = await this.#switch(service, current, kept, added)
+    if (unchanged) {
+      progress(`${spec.targets.join(', ')} is already live for ${spec.name}`)
+    } else {
+      log('info', 'switched', { service: spec.name, targets: spec.targets, version: this.#version })
+      progress(`switched ${spec.name} to ${spec.targets.join(', ')} on ${this.#workers.workerPids.length} workers`)
+    }
+    const revision = await this.#saveChange(spec.name, current, added, progress)
+    this.#retire(service, replaced)
+    this.#certificates.manage(this.#services.values())
+    this.#reportCertificates(service, progress)
+    await Promise.all([
+      this.#drain(service, replaced, progress),
+      this.#peers.awaitApplied(spec.name, revision, spec.drainTimeoutMs, progress),
+    ])
+    log('info', 'deploy finished', { service: spec.name, durationMs: Date.now() - startedAt })
+    return unchanged ? `deployed ${spec.name} (no change of target)` : `deployed ${spec.name} in ${formatDuration(Date.now() - startedAt)}`
   }
 
-  async #drain(service: Service, targets: Target[], progress: Progress): Promise<void> {
-    if (targets.length === 0) return
+  /** Which of the current targets stay, and the new ones to add (not yet checked). */
+  #plan(service: Service, current: Service | undefined): { kept: Target[]; added: Target[] } {
+    const kept = current?.targets.filter((target) => service.spec.targets.includes(target.address)) ?? []
+    const added = service.spec.targets
+      .filter((address) => !kept.some((target) => target.address === address))
+      .map((address) => this.#createTarget(service, address, 'adding'))
+    return { kept, added }
+  }
+
+  /** Routes the service to its kept and added targets on every worker; returns the replaced ones. */
+  async #switch(service: Service, current: Service | undefined, kept: Target[], added: Target[]): Promise<Target[]> {
+    service.targets = [...kept, ...added]
+    for (const target of service.targets) target.setEvents(this.#targetEvents(service))
+    this.#services.set(service.spec.name, service)
+    await this.#publish()
+    return current?.targets.filter((target) => !kept.includes(target)) ?? []
+  }
+
+  /** Replaced targets get no more traffic: they drain and are listed as draining meanwhile. */
+  #retire(service: Service, replaced: Target[]): void {
+    for (const target of replaced) target.beginDraining()
+    service.draining = [...service.draining, ...replaced]
+  }
+
+  /**
+   * Saves a change made here and returns its revision. If it cannot be saved (Redis away, or a
+   * host another node took meanwhile), nothing changes: traffic goes back to `previous`.
+   */
+  async #saveChange(name: string, previous: Service | undefined, added: Target[], progress: Progress): Promise<number> {
+    try {
+      const revision = await this.#store.save(this.#snapshot(), name)
+      this.#revisions.set(name, revision)
+      return revision
+    } catch (err) {
+      if (previous) {
+        previous.targets.forEach((target) => target.setEvents(this.#targetEvents(previous)))
+        this.#services.set(name, previous)
+      } else {
+        this.#services.delete(name)
+      }
+      added.forEach((target) => target.stop())
+      await this.#publish()
+      log('warn', 'change not saved: switched back', { service: name, error: oneLine(err) })
+      progress(previous ? `the change could not be saved: ${name} is back on ${previous.spec.targets.join(', ')}` : `the change could not be saved: ${name} is not routed`)
+      throw err
+    }
+  }
+
+  async #drain(service: Service, targets: Target[], progress: Progress): Promise<DrainResult> {
+    if (targets.length === 0) return { durationMs: 0, cut: 0 }
     const addresses = targets.map((target) => target.address)
     // A target still in use by another route (or redeployed meanwhile) is not drained.
     const routed = new Set([...this.#services.values()].flatMap((s) => s.targets.map((target) => target.address)))
     const draining = addresses.filter((address) => !routed.has(address))
-    const result = await drainTargets(this.#fleet, draining, service.spec.drainTimeoutMs, progress)
+    const result = await drainTargets(this.#workers, draining, service.spec.drainTimeoutMs, progress)
     service.draining = service.draining.filter((target) => !targets.includes(target))
     targets.forEach((target) => target.stop())
     log('info', 'drained', { service: service.spec.name, targets: draining, durationMs: result.durationMs, cut: result.cut })
@@ -277,6 +345,7 @@ export class Registry {
         ? `drained ${draining.join(', ')} after ${formatDuration(result.durationMs)} (${result.cut} cut at the drain timeout)`
         : `drained ${draining.join(', ')} after ${formatDuration(result.durationMs)}`)
     }
+    return result
   }
 
   #reportCertificates({ spec, certificate }: Service, progress: Progress): void {
@@ -311,14 +380,13 @@ export class Registry {
 
   /** Publishes one table at a time, always the latest state. */
   #publish(): Promise<void> {
-    const next = this.#publishing.then(() => this.#fleet.publish(this.routeTable()))
+    const next = this.#publishing.then(() => this.#workers.publish(this.routeTable()))
     this.#publishing = next.catch(() => {})
     return next
   }
 
-  #save(): Promise<void> {
-    const snapshot: Snapshot = { version: 1, services: [...this.#services.values()].map((service) => service.spec) }
-    return this.#store.save(snapshot)
+  #snapshot(): Snapshot {
+    return { version: STATE_VERSION, services: this.services() }
   }
 
   async #withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
@@ -332,4 +400,8 @@ export class Registry {
       if (this.#locks.get(name) === settled) this.#locks.delete(name)
     }
   }
+}
+
+function cutNote(result: DrainResult): string {
+  return result.cut > 0 ? ` (${result.cut} cut at the drain timeout)` : ''
 }

@@ -15,12 +15,19 @@ export const STATE_FILE_NAME = 'state.json'
 export interface Snapshot {
   version: typeof STATE_VERSION
   services: ServiceSpec[]
+  /** With shared state: the revision of each service's last change, removed ones included. */
+  revisions?: Record<string, number>
 }
 
 export interface StateStore {
   /** The saved snapshot, or undefined on a fresh start. Throws when saved state cannot be read. */
   load(): Promise<Snapshot | undefined>
-  save(snapshot: Snapshot): Promise<void>
+  /**
+   * Saves the whole state after the service `changed` was deployed or removed through this node,
+   * and returns the revision of that change (always 0 for a file). Without `changed`, the
+   * snapshot only mirrors changes made through other nodes: shared state is not written.
+   */
+  save(snapshot: Snapshot, changed?: string): Promise<number>
   describe(): string
   /** Throws when a save would fail now (its backend unreachable), so a deploy fails before it switches. */
   check?(): Promise<void>
@@ -81,10 +88,11 @@ export class FileStateStore implements StateStore {
   }
 
   /** Saves are queued, so two deploys finishing together write in order. */
-  save(snapshot: Snapshot): Promise<void> {
+  async save(snapshot: Snapshot): Promise<number> {
     const write = this.#queue.then(() => this.#write(snapshot))
     this.#queue = write.catch(() => {})
-    return write
+    await write
+    return 0
   }
 
   // Private

@@ -1,0 +1,108 @@
+/**
+ * The nodes of a fleet in Redis: each node heartbeats `<prefix>alive:<node>` with a TTL (gone
+ * when it expires) and keeps its details in the hash `<prefix>nodes`, which `list` shows. Nodes
+ * report how they applied each change in `<prefix>applied:<service>` (node → report), which the
+ * node that made the change waits on.
+ */
+import os from 'node:os'
+import type { Redis } from 'ioredis'
+import type { NodeStatus } from '../control/protocol'
+import type { AppliedChange } from './peers'
+
+export const HEARTBEAT_INTERVAL_MS = 1_000
+/** A node that has not heartbeaten for this long is gone: nobody waits for it. */
+export const HEARTBEAT_TTL_MS = 5_000
+/** Gone nodes stay listed this long, then their entry is dropped. */
+const GONE_NODE_KEPT_MS = 24 * 3_600_000
+const APPLIED_KEPT_S = 24 * 3_600
+
+interface NodeRecord {
+  pid: number
+  hostname: string
+  version: string
+  heartbeatAt: number
+  /** The newest revision of the shared state this node had read. */
+  revision: number
+}
+
+export interface AppliedReport extends AppliedChange {
+  revision: number
+}
+
+export class FleetNodes {
+  readonly self: string
+  readonly #redis: Redis
+  readonly #prefix: string
+  readonly #version: string
+
+  constructor(redis: Redis, prefix: string, self: string, version: string) {
+    this.#redis = redis
+    this.#prefix = prefix
+    this.self = self
+    this.#version = version
+  }
+
+  /** Queues this node's heartbeat on a pipeline (sent with the state check, in one round trip). */
+  heartbeat(pipeline: ReturnType<Redis['pipeline']>, revision: number): void {
+    const record: NodeRecord = { pid: process.pid, hostname: os.hostname(), version: this.#version, heartbeatAt: Date.now(), revision }
+    pipeline.hset(this.#nodesKey, this.self, JSON.stringify(record))
+    pipeline.set(this.#aliveKey(this.self), String(process.pid), 'PX', HEARTBEAT_TTL_MS)
+  }
+
+  /** On a clean stop: nobody needs to wait for this node's TTL to expire. */
+  async leave(): Promise<void> {
+    await this.#redis.del(this.#aliveKey(this.self))
+  }
+
+  async live(): Promise<string[]> {
+    const names = await this.#redis.hkeys(this.#nodesKey)
+    if (names.length === 0) return []
+    const alive = await this.#redis.mget(names.map((name) => this.#aliveKey(name)))
+    return names.filter((_, index) => alive[index] !== null).sort()
+  }
+
+  async list(): Promise<NodeStatus[]> {
+    const records = await this.#redis.hgetall(this.#nodesKey)
+    const names = Object.keys(records).sort()
+    if (names.length === 0) return []
+    const alive = await this.#redis.mget(names.map((name) => this.#aliveKey(name)))
+    const nodes: NodeStatus[] = []
+    for (const [index, name] of names.entries()) {
+      const record = JSON.parse(records[name]) as NodeRecord
+      const live = alive[index] !== null
+      if (!live && Date.now() - record.heartbeatAt > GONE_NODE_KEPT_MS) {
+        await this.#redis.hdel(this.#nodesKey, name)
+        continue
+      }
+      nodes.push({
+        name, self: name === this.self, live, pid: record.pid, hostname: record.hostname, version: record.version,
+        lastHeartbeatAt: new Date(record.heartbeatAt).toISOString(), revision: record.revision,
+      })
+    }
+    return nodes
+  }
+
+  async reportApplied(service: string, report: AppliedReport): Promise<void> {
+    const key = this.#appliedKey(service)
+    await this.#redis.multi().hset(key, this.self, JSON.stringify(report)).expire(key, APPLIED_KEPT_S).exec()
+  }
+
+  async appliedReports(service: string): Promise<Map<string, AppliedReport>> {
+    const reports = await this.#redis.hgetall(this.#appliedKey(service))
+    return new Map(Object.entries(reports).map(([node, text]) => [node, JSON.parse(text) as AppliedReport]))
+  }
+
+  // Private
+
+  get #nodesKey(): string {
+    return `${this.#prefix}nodes`
+  }
+
+  #aliveKey(node: string): string {
+    return `${this.#prefix}alive:${node}`
+  }
+
+  #appliedKey(service: string): string {
+    return `${this.#prefix}applied:${service}`
+  }
+}

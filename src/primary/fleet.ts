@@ -1,0 +1,208 @@
+/**
+ * This node's part in a fleet of proxies sharing one Redis. It applies what other nodes change
+ * (on a pub/sub hint, and on every heartbeat by comparing the shared revision, since pub/sub
+ * loses messages while a connection is down), reports back how each change went, and gives the
+ * registry the fleet-wide lock and the wait for the other nodes (see Peers).
+ */
+import type { Redis } from 'ioredis'
+import type { NodeStatus } from '../control/protocol'
+import { oneLine } from '../errors'
+import { formatDuration } from '../lib/duration'
+import { log } from '../lib/logger'
+import type { ServiceSpec } from '../options'
+import { FleetLock } from './fleet-lock'
+import { FleetNodes, HEARTBEAT_INTERVAL_MS } from './fleet-nodes'
+import { SHARED_HEALTH_WAIT_MS, type AppliedChange, type Peers, type Progress } from './peers'
+import type { SharedHead, SharedRecord, SharedState } from './shared-state'
+
+/** What the fleet needs from the registry. */
+export interface FleetMember {
+  /** The revision of the service's last change this node has, 0 if none. */
+  revisionOf(service: string): number
+  /** Applies a change made through another node; undefined if this node already has a newer one. */
+  applyShared(service: string, revision: number, spec: ServiceSpec | undefined): Promise<AppliedChange | undefined>
+  /** Redis lost its data: revisions start again from 1. */
+  forgetRevisions(): void
+  services(): ServiceSpec[]
+}
+
+/** How often the wait for other nodes reads their reports; liveness is checked every 10th time. */
+const REPORT_POLL_MS = 100
+/** Beyond the health check and the drain, how long a node may take to report. */
+const REPORT_GRACE_MS = 5_000
+
+export class Fleet implements Peers {
+  readonly nodes: FleetNodes
+  readonly #redis: Redis
+  readonly #subscriber: Redis
+  readonly #shared: SharedState
+  readonly #prefix: string
+  #member: FleetMember | undefined
+  #heartbeat: NodeJS.Timeout | undefined
+  #head: SharedHead = { epoch: null, revision: 0 }
+  #reconciling: Promise<void> | undefined
+  #reconcileAgain = false
+  /** Per service: the newest revision being applied, and its promise. */
+  readonly #applying = new Map<string, { revision: number; done: Promise<void> }>()
+
+  constructor(options: { redis: Redis; subscriber: Redis; shared: SharedState; nodes: FleetNodes; prefix: string }) {
+    this.#redis = options.redis
+    this.#subscriber = options.subscriber
+    this.#shared = options.shared
+    this.nodes = options.nodes
+    this.#prefix = options.prefix
+  }
+
+  /** Joins the fleet: heartbeats, and applies changes from now on. */
+  async start(member: FleetMember): Promise<void> {
+    this.#member = member
+    this.#subscriber.on('message', () => this.#reconcileInBackground())
+    // A subscriber that reconnects may have missed messages.
+    this.#subscriber.on('ready', () => this.#reconcileInBackground())
+    try {
+      await this.#subscriber.connect()
+      await this.#subscriber.subscribe(this.#shared.channel)
+    } catch (err) {
+      // Redis is down at start: the heartbeat keeps trying, the subscriber reconnects by itself.
+      log('warn', 'cannot subscribe to fleet changes yet', { error: oneLine(err) })
+    }
+    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_MS)
+    await this.#beat()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#heartbeat)
+    await this.nodes.leave().catch(() => {})
+    this.#subscriber.disconnect()
+  }
+
+  list(): Promise<NodeStatus[]> {
+    return this.nodes.list()
+  }
+
+  async exclusive<T>(service: string, maxWaitMs: number, progress: Progress, work: () => Promise<T>): Promise<T> {
+    const lock = await FleetLock.acquire(this.#redis, `${this.#prefix}lock:${service}`, this.nodes.self, service, maxWaitMs,
+      (holder) => progress(`waiting for node ${holder} to finish its change of ${service}`))
+    try {
+      return await work()
+    } finally {
+      await lock.release()
+    }
+  }
+
+  async catchUp(service: string): Promise<void> {
+    await this.#reconcile()
+    await this.#applying.get(service)?.done
+  }
+
+  async awaitApplied(service: string, revision: number, drainTimeoutMs: number, progress: Progress): Promise<void> {
+    const pending = new Set((await this.nodes.live()).filter((node) => node !== this.nodes.self))
+    if (pending.size === 0) return
+    const names = [...pending].join(', ')
+    progress(`waiting for ${pending.size} other ${pending.size === 1 ? 'node' : 'nodes'} to switch and drain: ${names}`)
+    const timeoutMs = SHARED_HEALTH_WAIT_MS + drainTimeoutMs + REPORT_GRACE_MS
+    const deadline = Date.now() + timeoutMs
+    for (let poll = 1; pending.size > 0 && Date.now() < deadline; poll++) {
+      await new Promise((resolve) => setTimeout(resolve, REPORT_POLL_MS))
+      try {
+        const reports = await this.nodes.appliedReports(service)
+        for (const node of pending) {
+          const report = reports.get(node)
+          if (!report || report.revision < revision) continue
+          pending.delete(node)
+          progress(`${report.warning ? 'warning: ' : ''}node ${node}: ${report.summary}`)
+        }
+        if (poll % 10 !== 0) continue
+        const live = await this.nodes.live()
+        for (const node of pending) {
+          if (live.includes(node)) continue
+          pending.delete(node)
+          progress(`node ${node}: stopped heartbeating, not waiting for it`)
+        }
+      } catch (err) {
+        // The change is saved; only the view of the other nodes is lost while Redis is away.
+        log('warn', 'cannot read fleet reports', { service, error: oneLine(err) })
+      }
+    }
+    for (const node of pending) progress(`warning: node ${node} did not report within ${formatDuration(timeoutMs)}; it may still be switching or draining`)
+  }
+
+  // Private
+
+  async #beat(): Promise<void> {
+    try {
+      const pipeline = this.#redis.pipeline()
+      this.nodes.heartbeat(pipeline, this.#head.revision)
+      const replies = await pipeline.mget(`${this.#prefix}epoch`, `${this.#prefix}revision`).exec()
+      const [err, head] = replies?.at(-1) ?? [new Error('no reply')]
+      if (err) throw err
+      const [epoch, revision] = head as [string | null, string | null]
+      if (epoch !== this.#head.epoch || Number(revision ?? 0) !== this.#head.revision) this.#reconcileInBackground()
+    } catch {
+      // The client's error listener has logged it; the next beat tries again.
+    }
+  }
+
+  #reconcileInBackground(): void {
+    this.#reconcile().catch((err) => log('warn', 'cannot read fleet changes', { error: oneLine(err) }))
+  }
+
+  /** Runs one reconcile at a time; calls meanwhile run one more afterwards. */
+  #reconcile(): Promise<void> {
+    if (this.#reconciling) {
+      this.#reconcileAgain = true
+      return this.#reconciling
+    }
+    this.#reconciling = (async () => {
+      try {
+        do {
+          this.#reconcileAgain = false
+          await this.#reconcileOnce()
+        } while (this.#reconcileAgain)
+      } finally {
+        this.#reconciling = undefined
+      }
+    })()
+    return this.#reconciling
+  }
+
+  async #reconcileOnce(): Promise<void> {
+    const member = this.#member!
+    const previousEpoch = this.#shared.epoch
+    const { head, records } = await this.#shared.read()
+    if (head.epoch === null) {
+      if (await this.#shared.seed(member.services(), this.nodes.self)) {
+        log('warn', 'redis was empty: wrote back the state this node serves', { services: member.services().length })
+      }
+      this.#reconcileAgain = true
+      return
+    }
+    if (previousEpoch !== null && head.epoch !== previousEpoch) {
+      log('warn', 'redis state was written anew: reapplying it', { epoch: head.epoch })
+      member.forgetRevisions()
+      this.#applying.clear()
+    }
+    for (const [service, record] of records) {
+      const newest = Math.max(member.revisionOf(service), this.#applying.get(service)?.revision ?? 0)
+      if (record.revision > newest) this.#apply(service, record)
+    }
+    this.#head = head
+  }
+
+  #apply(service: string, record: SharedRecord): void {
+    const previous = this.#applying.get(service)?.done ?? Promise.resolve()
+    const done = previous.then(async () => {
+      try {
+        const applied = await this.#member!.applyShared(service, record.revision, record.spec)
+        if (!applied) return
+        log(applied.warning ? 'warn' : 'info', 'applied change from another node', {
+          service, revision: record.revision, origin: record.origin, result: applied.summary,
+        })
+        await this.nodes.reportApplied(service, { ...applied, revision: record.revision })
+      } catch (err) {
+        log('error', 'could not apply change from another node', { service, revision: record.revision, error: oneLine(err) })
+      }
+    })
+    this.#applying.set(service, { revision: record.revision, done })
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The state a fleet shares in Redis, under `<prefix>`:
+ *
+ * - `services`: hash of service name → record `{revision, origin, spec}`, or `{revision, origin,
+ *   removed: true}` for a removed service (a tombstone, so a node that missed the removal still
+ *   learns of it by revision).
+ * - `revision`: counter, raised by every change; `epoch`: random id written with the first state.
+ *   Redis that restarted empty has no epoch: a node notices and writes back what it serves.
+ * - channel `changes`: the new revision after each change. Only a hint: pub/sub loses messages
+ *   while a node is disconnected, so nodes also compare `revision` on every heartbeat.
+ *
+ * Each change is one Lua script, so the host check, the record and the revision are atomic.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { HostInUseError, StateFileError, oneLine } from '../errors'
+import { normalizeServiceSpec, type ServiceSpec } from '../options'
+
+export interface SharedRecord {
+  revision: number
+  /** Name of the node the change was made through. */
+  origin: string
+  /** Undefined once the service is removed. */
+  spec?: ServiceSpec
+}
+
+export interface SharedHead {
+  epoch: string | null
+  revision: number
+}
+
+// KEYS: epoch, revision, services. ARGV: name, record without its revision, hosts (JSON, or '' for
+// a removal), channel, expected epoch.
+const COMMIT_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[5] then return redis.error_reply('EPOCH') end
+if ARGV[3] ~= '' then
+  local hosts = cjson.decode(ARGV[3])
+  local wanted = {}
+  for _, host in ipairs(hosts) do wanted[host] = true end
+  local all = redis.call('HGETALL', KEYS[3])
+  for i = 1, #all, 2 do
+    if all[i] ~= ARGV[1] then
+      local other = cjson.decode(all[i + 1])
+      if other.spec then
+        if #hosts == 0 and #other.spec.hosts == 0 then return redis.error_reply('HOSTLESS ' .. all[i]) end
+        for _, host in ipairs(other.spec.hosts) do
+          if wanted[host] then return redis.error_reply('HOST ' .. host .. ' ' .. all[i]) end
+        end
+      end
+    end
+  end
+end
+local revision = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[3], ARGV[1], '{"revision":' .. revision .. ',' .. ARGV[2])
+redis.call('PUBLISH', ARGV[4], revision)
+return revision
+`
+
+// KEYS: epoch, revision, services. ARGV: new epoch, channel, then name and record pairs.
+// Does nothing (returns 0) when another node seeded first.
+const SEED_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[3])
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[3], ARGV[i], '{"revision":1,' .. ARGV[i + 1])
+end
+redis.call('SET', KEYS[2], 1)
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], 1)
+return 1
+`
+
+export class SharedState {
+  readonly channel: string
+  readonly #redis: Redis
+  readonly #keys: [epoch: string, revision: string, services: string]
+  readonly #label: string
+  /** The epoch this node last read; a different one means Redis lost its data meanwhile. */
+  #epoch: string | null = null
+
+  constructor(redis: Redis, prefix: string, label: string) {
+    this.#redis = redis
+    this.#keys = [`${prefix}epoch`, `${prefix}revision`, `${prefix}services`]
+    this.channel = `${prefix}changes`
+    this.#label = label
+  }
+
+  get epoch(): string | null {
+    return this.#epoch
+  }
+
+  /** The cheap part, compared on every heartbeat. */
+  async head(): Promise<SharedHead> {
+    const [epoch, revision] = await this.#run('read', () => this.#redis.mget(this.#keys[0], this.#keys[1]))
+    return { epoch, revision: Number(revision ?? 0) }
+  }
+
+  /** Every record, read atomically with the head. Remembers the epoch it read. */
+  async read(): Promise<{ head: SharedHead; records: Map<string, SharedRecord> }> {
+    const [epoch, revision, hash] = await this.#run('read', async () => {
+      const replies = await this.#redis.multi().get(this.#keys[0]).get(this.#keys[1]).hgetall(this.#keys[2]).exec()
+      return (replies ?? []).map(([err, value]) => {
+        if (err) throw err
+        return value
+      }) as [string | null, string | null, Record<string, string>]
+    })
+    const records = new Map<string, SharedRecord>()
+    for (const [name, text] of Object.entries(hash ?? {})) records.set(name, parseRecord(name, text, this.#label))
+    this.#epoch = epoch
+    return { head: { epoch, revision: Number(revision ?? 0) }, records }
+  }
+
+  /** Records a deploy (`spec`) or removal (`undefined`) made through `origin`; returns its revision. */
+  async commit(name: string, spec: ServiceSpec | undefined, origin: string): Promise<number> {
+    const record = JSON.stringify(spec ? { origin, spec } : { origin, removed: true }).slice(1)
+    const hosts = spec ? JSON.stringify(spec.hosts) : ''
+    try {
+      return Number(await this.#redis.eval(COMMIT_SCRIPT, 3, ...this.#keys, name, record, hosts, this.channel, this.#epoch ?? ''))
+    } catch (err) {
+      throw commitError(err, this.#label)
+    }
+  }
+
+  /** Writes `services` as the whole state of an empty Redis. False if another node did first. */
+  async seed(services: ServiceSpec[], origin: string): Promise<boolean> {
+    const pairs = services.flatMap((spec) => [spec.name, JSON.stringify({ origin, spec }).slice(1)])
+    const seeded = await this.#run('write', () => this.#redis.eval(SEED_SCRIPT, 3, ...this.#keys, randomUUID(), this.channel, ...pairs))
+    return Number(seeded) === 1
+  }
+
+  async #run<T>(what: string, command: () => Promise<T>): Promise<T> {
+    try {
+      return await command()
+    } catch (err) {
+      throw new StateFileError(`cannot ${what} the state in redis ${this.#label}: ${oneLine(err)}`)
+    }
+  }
+}
+
+function parseRecord(name: string, text: string, label: string): SharedRecord {
+  try {
+    const data = JSON.parse(text) as SharedRecord & { removed?: boolean }
+    if (!Number.isInteger(data.revision)) throw new Error('no revision')
+    return { revision: data.revision, origin: String(data.origin), spec: data.spec ? normalizeServiceSpec(data.spec) : undefined }
+  } catch (err) {
+    throw new StateFileError(`service ${name} in redis ${label} is invalid: ${oneLine(err)}`)
+  }
+}
+
+function commitError(err: unknown, label: string): Error {
+  const message = oneLine(err)
+  const host = /^HOST (\S+) (\S+)/.exec(message)
+  if (host) return new HostInUseError(`host ${host[1]} is already used by service ${host[2]}`)
+  const hostless = /^HOSTLESS (\S+)/.exec(message)
+  if (hostless) {
+    return new HostInUseError(`service ${hostless[1]} already answers for requests with no matching host (deployed without --host); deploy with --name ${hostless[1]} to replace it`)
+  }
+  if (message.startsWith('EPOCH')) {
+    return new StateFileError(`redis ${label} lost its data since this node last read it; the state is being written back, run the command again`)
+  }
+  return new StateFileError(`cannot save the state to redis ${label}: ${message}`)
+}
