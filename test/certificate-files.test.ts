@@ -24,8 +24,8 @@ describe('CertificateFiles', () => {
 
   it('keeps the ACME account with its URL', async () => {
     const files = new CertificateFiles(makeStateDir())
-    expect(await files.loadAccount()).toBeUndefined()
+    expect(await files.loadAccount('https://ca.test/dir')).toBeUndefined()
     await files.saveAccount({ directoryUrl: 'https://ca.test/dir', keyPem: 'KEY', url: 'https://ca.test/acct/1' })
-    expect(await files.loadAccount()).toEqual({ directoryUrl: 'https://ca.test/dir', keyPem: 'KEY', url: 'https://ca.test/acct/1' })
+    expect(await files.loadAccount('https://ca.test/dir')).toEqual({ directoryUrl: 'https://ca.test/dir', keyPem: 'KEY', url: 'https://ca.test/acct/1' })
   })
 })

@@ -13,11 +13,13 @@ import type { RouteCertificate } from '../ipc/messages'
 import { oneLine } from '../errors'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
-import type { CertificateFiles, StoredCertificate } from './certificate-files'
+import type { CertificateStore, StoredCertificate } from './certificate-files'
 
 const MAX_RETRY_DELAY_MS = 24 * 3_600_000
 /** Renewal starts up to this share of the lifetime earlier, so a fleet does not renew at once. */
 const RENEWAL_JITTER = 0.05
+/** While another node of the fleet orders a certificate, how often this one looks for it. */
+const FLEET_ORDER_RECHECK_MS = 5_000
 
 export interface AcmeOptions {
   directoryUrl: string
@@ -36,7 +38,7 @@ interface Failure {
 
 export class AcmeManager {
   readonly #options: AcmeOptions
-  readonly #files: CertificateFiles
+  readonly #store: CertificateStore
   readonly #onChange: () => Promise<void>
   readonly #wanted = new Set<string>()
   readonly #certificates = new Map<string, StoredCertificate>()
@@ -53,29 +55,30 @@ export class AcmeManager {
    * `onChange` is called when a certificate was issued or renewed, or a TLS-ALPN-01 challenge
    * opened or closed; it resolves once the workers serve the change.
    */
-  constructor(options: AcmeOptions, files: CertificateFiles, onChange: () => Promise<void>) {
+  constructor(options: AcmeOptions, store: CertificateStore, onChange: () => Promise<void>) {
     this.#options = options
-    this.#files = files
+    this.#store = store
     this.#onChange = onChange
   }
 
   /** Loads the account (creating its key once) and the stored certificates; orders nothing yet. */
   async load(): Promise<void> {
-    const account = await this.#files.loadAccount()
-    if (account && account.directoryUrl === this.#options.directoryUrl) {
-      this.#accountKey = account.keyPem
-    } else {
-      this.#accountKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
-      await this.#files.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey })
-      log('info', 'acme account key created', { directory: this.#options.directoryUrl })
+    const directoryUrl = this.#options.directoryUrl
+    let account = await this.#store.loadAccount(directoryUrl)
+    if (!account) {
+      const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
+      account = await this.#store.createAccount({ directoryUrl, keyPem })
+      if (account.keyPem === keyPem) log('info', 'acme account key created', { directory: directoryUrl })
     }
-    this.#accountUrl = account?.url
+    this.#accountKey = account.keyPem
+    this.#accountUrl = account.url
     this.#thumbprint = thumbprint(this.#accountKey)
-    for (const certificate of await this.#files.loadAll()) this.#certificates.set(certificate.host, certificate)
+    for (const certificate of await this.#store.loadAll()) this.#certificates.set(certificate.host, certificate)
   }
 
   /** Starts ordering and renewing: once the workers listen, since they answer the challenges. */
   activate(): void {
+    this.#store.onStored?.((host) => void this.#adopt(host))
     this.#timer = setInterval(() => this.#check(), this.#options.checkIntervalMs)
     this.#timer.unref()
     this.#check()
@@ -131,6 +134,21 @@ export class AcmeManager {
 
   async #order(host: string, renewal: boolean): Promise<void> {
     this.#ordering.add(host)
+    try {
+      const order = () => this.#orderUnlessStored(host, renewal)
+      const ran = this.#store.ordering ? await this.#store.ordering(host, order) : (await order(), true)
+      // Another node of the fleet is ordering it: its certificate is picked up when stored.
+      if (!ran) setTimeout(() => this.#check(), FLEET_ORDER_RECHECK_MS).unref()
+    } catch (err) {
+      log('warn', 'cannot coordinate the certificate order with the fleet', { host, error: oneLine(err) })
+      setTimeout(() => this.#check(), this.#options.retryBaseMs).unref()
+    } finally {
+      this.#ordering.delete(host)
+    }
+  }
+
+  async #orderUnlessStored(host: string, renewal: boolean): Promise<void> {
+    if (await this.#adopt(host)) return
     // HTTP-01 first; after a failure, TLS-ALPN-01 (port 443 only), then alternate.
     const challengeType = (this.#failures.get(host)?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
     log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, challenge: challengeType, directory: this.#options.directoryUrl })
@@ -162,7 +180,7 @@ export class AcmeManager {
       // The CA only issues once the challenge has passed.
       log('info', 'challenge passed', { host, type: challengeType })
       await this.#saveAccountUrl(client)
-      this.#certificates.set(host, await this.#files.save(host, cert, key.toString()))
+      this.#certificates.set(host, await this.#store.save(host, cert, key.toString()))
       this.#failures.delete(host)
       const stored = this.#certificates.get(host)
       log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, challenge: challengeType, notAfter: stored?.notAfter.toISOString() })
@@ -175,9 +193,28 @@ export class AcmeManager {
       this.#failures.set(host, { count, error: oneLine(err), nextAttemptAt: Date.now() + delay })
       log('error', 'certificate order failed', { host, challenge: challengeType, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
       setTimeout(() => this.#check(), delay).unref()
-    } finally {
-      this.#ordering.delete(host)
     }
+  }
+
+  /**
+   * Takes the stored certificate of `host` if it is newer than the one served and not due for
+   * renewal (another node of the fleet ordered it). True when it serves a current one now.
+   */
+  async #adopt(host: string): Promise<boolean> {
+    let stored: StoredCertificate | undefined
+    try {
+      stored = await this.#store.load(host)
+    } catch (err) {
+      log('warn', 'stored certificate unreadable', { host, error: oneLine(err) })
+    }
+    if (!stored || renewalDue(stored, Date.now())) return false
+    const served = this.#certificates.get(host)
+    if (served && served.notAfter >= stored.notAfter) return true
+    this.#certificates.set(host, stored)
+    this.#failures.delete(host)
+    log('info', 'certificate loaded from the fleet', { host, notAfter: stored.notAfter.toISOString() })
+    await this.#onChange().catch(() => {})
+    return true
   }
 
   /** The ACME library is loaded on first use: a proxy without automatic certificates saves ~15 MiB. */
@@ -197,9 +234,10 @@ export class AcmeManager {
   }
 
   async #saveAccountUrl(client: AcmeClient.Client): Promise<void> {
-    const account = await this.#files.loadAccount()
     const url = client.getAccountUrl()
-    if (account?.url !== url) await this.#files.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey, url })
+    if (this.#accountUrl === url) return
+    this.#accountUrl = url
+    await this.#store.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey, url })
   }
 }
 

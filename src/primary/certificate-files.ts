@@ -25,9 +25,28 @@ export interface AcmeAccount {
   url?: string
 }
 
+/** Where automatic certificates and the ACME account are kept: files, or Redis for a fleet. */
+export interface CertificateStore {
+  /** Every readable certificate; unreadable ones are logged and left out. */
+  loadAll(): Promise<StoredCertificate[]>
+  load(host: string): Promise<StoredCertificate | undefined>
+  save(host: string, cert: string, key: string): Promise<StoredCertificate>
+  loadAccount(directoryUrl: string): Promise<AcmeAccount | undefined>
+  /** Stores a new account unless one exists for its directory already; returns the stored one. */
+  createAccount(account: AcmeAccount): Promise<AcmeAccount>
+  saveAccount(account: AcmeAccount): Promise<void>
+  /**
+   * Runs `order` unless another node of the fleet is ordering a certificate for `host`; false
+   * when it did not run. Without a fleet, it always runs.
+   */
+  ordering?(host: string, order: () => Promise<void>): Promise<boolean>
+  /** Another node stored a certificate for `host`. */
+  onStored?(listener: (host: string) => void): void
+}
+
 const ACCOUNT_FILE = 'account.json'
 
-export class CertificateFiles {
+export class CertificateFiles implements CertificateStore {
   readonly dir: string
 
   constructor(stateDir: string) {
@@ -53,16 +72,33 @@ export class CertificateFiles {
     // Key first: a certificate file is only ever read next to a key that matches it.
     await writeFileAtomic(path.join(this.dir, `${host}.key`), key)
     await writeFileAtomic(path.join(this.dir, `${host}.crt`), cert)
-    return describe(host, cert, key)
+    return describeCertificate(host, cert, key)
   }
 
-  async loadAccount(): Promise<AcmeAccount | undefined> {
+  async load(host: string): Promise<StoredCertificate | undefined> {
     try {
-      return JSON.parse(await fs.readFile(path.join(this.dir, ACCOUNT_FILE), 'utf8')) as AcmeAccount
+      return await this.#load(host)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err
     }
+  }
+
+  /** The file holds one account: one for another directory counts as none. */
+  async loadAccount(directoryUrl: string): Promise<AcmeAccount | undefined> {
+    let account: AcmeAccount
+    try {
+      account = JSON.parse(await fs.readFile(path.join(this.dir, ACCOUNT_FILE), 'utf8')) as AcmeAccount
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+    return account.directoryUrl === directoryUrl ? account : undefined
+  }
+
+  async createAccount(account: AcmeAccount): Promise<AcmeAccount> {
+    await this.saveAccount(account)
+    return account
   }
 
   async saveAccount(account: AcmeAccount): Promise<void> {
@@ -73,11 +109,11 @@ export class CertificateFiles {
   async #load(host: string): Promise<StoredCertificate> {
     const cert = await fs.readFile(path.join(this.dir, `${host}.crt`), 'utf8')
     const key = await fs.readFile(path.join(this.dir, `${host}.key`), 'utf8')
-    return describe(host, cert, key)
+    return describeCertificate(host, cert, key)
   }
 }
 
-function describe(host: string, cert: string, key: string): StoredCertificate {
+export function describeCertificate(host: string, cert: string, key: string): StoredCertificate {
   const leaf = new X509Certificate(cert)
   return { host, cert, key, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo) }
 }

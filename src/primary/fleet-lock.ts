@@ -26,24 +26,28 @@ export class FleetLock {
    * once, when the lock is taken by someone else.
    */
   static async acquire(redis: Redis, key: string, node: string, what: string, maxWaitMs: number, onWait: (holder: string) => void): Promise<FleetLock> {
-    const value = `${node} ${randomUUID()}`
     const deadline = Date.now() + maxWaitMs
     let reported = ''
     for (;;) {
-      let holder: string | null
-      try {
-        if (await redis.set(key, value, 'PX', LOCK_TTL_MS, 'NX')) return new FleetLock(redis, key, value)
-        holder = await redis.get(key)
-      } catch (err) {
-        throw new StateFileError(`cannot reach redis to lock ${what}: ${oneLine(err)}`)
-      }
-      const holderNode = holder?.split(' ')[0] ?? ''
-      if (holderNode && holderNode !== reported) onWait(holderNode)
-      reported = holderNode || reported
+      const attempt = await FleetLock.tryAcquire(redis, key, node, what)
+      if (attempt instanceof FleetLock) return attempt
+      if (attempt.holder && attempt.holder !== reported) onWait(attempt.holder)
+      reported = attempt.holder || reported
       if (Date.now() >= deadline) {
         throw new StateFileError(`timed out after ${formatDuration(maxWaitMs)} waiting for node ${reported} to finish its change of ${what}`)
       }
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS))
+    }
+  }
+
+  /** Takes the lock if it is free; otherwise says which node holds it. */
+  static async tryAcquire(redis: Redis, key: string, node: string, what: string): Promise<FleetLock | { holder: string }> {
+    const value = `${node} ${randomUUID()}`
+    try {
+      if (await redis.set(key, value, 'PX', LOCK_TTL_MS, 'NX')) return new FleetLock(redis, key, value)
+      return { holder: (await redis.get(key))?.split(' ')[0] ?? '' }
+    } catch (err) {
+      throw new StateFileError(`cannot reach redis to lock ${what}: ${oneLine(err)}`)
     }
   }
 

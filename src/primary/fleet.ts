@@ -37,6 +37,7 @@ export class Fleet implements Peers {
   readonly #subscriber: Redis
   readonly #shared: SharedState
   readonly #prefix: string
+  readonly #channels: string[]
   #member: FleetMember | undefined
   #heartbeat: NodeJS.Timeout | undefined
   #head: SharedHead = { epoch: null, revision: 0 }
@@ -45,23 +46,27 @@ export class Fleet implements Peers {
   /** Per service: the newest revision being applied, and its promise. */
   readonly #applying = new Map<string, { revision: number; done: Promise<void> }>()
 
-  constructor(options: { redis: Redis; subscriber: Redis; shared: SharedState; nodes: FleetNodes; prefix: string }) {
+  /** `channels`: the shared state's, and those other parts listen to on the subscriber connection. */
+  constructor(options: { redis: Redis; subscriber: Redis; shared: SharedState; nodes: FleetNodes; prefix: string; channels: string[] }) {
     this.#redis = options.redis
     this.#subscriber = options.subscriber
     this.#shared = options.shared
     this.nodes = options.nodes
     this.#prefix = options.prefix
+    this.#channels = options.channels
   }
 
   /** Joins the fleet: heartbeats, and applies changes from now on. */
   async start(member: FleetMember): Promise<void> {
     this.#member = member
-    this.#subscriber.on('message', () => this.#reconcileInBackground())
+    this.#subscriber.on('message', (channel: string) => {
+      if (channel === this.#shared.channel) this.#reconcileInBackground()
+    })
     // A subscriber that reconnects may have missed messages.
     this.#subscriber.on('ready', () => this.#reconcileInBackground())
     try {
       await this.#subscriber.connect()
-      await this.#subscriber.subscribe(this.#shared.channel)
+      await this.#subscriber.subscribe(...this.#channels)
     } catch (err) {
       // Redis is down at start: the heartbeat keeps trying, the subscriber reconnects by itself.
       log('warn', 'cannot subscribe to fleet changes yet', { error: oneLine(err) })

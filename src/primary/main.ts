@@ -11,7 +11,7 @@ import { SOCKET_NAME, type StatusResponse } from '../control/protocol'
 import { ControlServer } from '../control/server'
 import { flushLogs, log } from '../lib/logger'
 import { AcmeManager, type AcmeOptions } from './acme-manager'
-import { CertificateFiles } from './certificate-files'
+import { CertificateFiles, type CertificateStore } from './certificate-files'
 import { Registry } from './registry'
 import { ServiceCertificates } from './service-certificates'
 import type { Fleet } from './fleet'
@@ -74,7 +74,8 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       void stop(1)
     },
   })
-  const acme = new AcmeManager(options.acme, new CertificateFiles(options.stateDir), () => registry.certificatesChanged())
+  const certificateFiles = new CertificateFiles(options.stateDir)
+  const acme = new AcmeManager(options.acme, shared?.certificates(certificateFiles) ?? certificateFiles, () => registry.certificatesChanged())
   await acme.load()
   const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError), shared?.fleet)
   registry.restore(snapshot)
@@ -153,19 +154,31 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   })
 }
 
+/** What a proxy with `--redis-url` shares with its fleet. */
+interface SharedParts {
+  store: StateStore
+  fleet: Fleet
+  certificates(files: CertificateFiles): CertificateStore
+}
+
 /** The Redis client is loaded only when Redis is used. */
-async function connectRedis(options: RedisOptions, file: StateStore, version: string): Promise<{ store: StateStore; fleet: Fleet }> {
-  const [{ createRedisClient, redactPassword }, { SharedState }, { RedisStateStore }, { Fleet }, { FleetNodes }] = await Promise.all([
-    import('./redis-client'), import('./shared-state'), import('./redis-state-store'), import('./fleet'), import('./fleet-nodes'),
+async function connectRedis(options: RedisOptions, file: StateStore, version: string): Promise<SharedParts> {
+  const [{ createRedisClient, redactPassword }, { SharedState }, { RedisStateStore }, { Fleet }, { FleetNodes }, { SharedCertificates }] = await Promise.all([
+    import('./redis-client'), import('./shared-state'), import('./redis-state-store'), import('./fleet'), import('./fleet-nodes'), import('./shared-certificates'),
   ])
   const label = `${redactPassword(options.url)} prefix ${options.prefix}`
   const redis = createRedisClient(options.url, { connectionName: `mproxy:${options.node}` })
   // Subscribing takes a connection of its own.
   const subscriber = createRedisClient(options.url, { connectionName: `mproxy:${options.node}:changes` })
   const shared = new SharedState(redis, options.prefix, label)
+  const certificatesChannel = `${options.prefix}certificates`
   return {
     store: new RedisStateStore({ redis, shared, file, node: options.node, label, prefix: options.prefix }),
-    fleet: new Fleet({ redis, subscriber, shared, nodes: new FleetNodes(redis, options.prefix, options.node, version), prefix: options.prefix }),
+    fleet: new Fleet({
+      redis, subscriber, shared, nodes: new FleetNodes(redis, options.prefix, options.node, version), prefix: options.prefix,
+      channels: [shared.channel, certificatesChannel],
+    }),
+    certificates: (files) => new SharedCertificates({ redis, subscriber, files, node: options.node, prefix: options.prefix, channel: certificatesChannel }),
   }
 }
 
