@@ -7,6 +7,7 @@
 import os from 'node:os'
 import type { Redis } from 'ioredis'
 import type { NodeStatus } from '../control/protocol'
+import { AlreadyRunningError } from '../errors'
 import type { AppliedChange } from './peers'
 
 export const HEARTBEAT_INTERVAL_MS = 1_000
@@ -46,7 +47,24 @@ export class FleetNodes {
   heartbeat(pipeline: ReturnType<Redis['pipeline']>, revision: number): void {
     const record: NodeRecord = { pid: process.pid, hostname: os.hostname(), version: this.#version, heartbeatAt: Date.now(), revision }
     pipeline.hset(this.#nodesKey, this.self, JSON.stringify(record))
-    pipeline.set(this.#aliveKey(this.self), String(process.pid), 'PX', HEARTBEAT_TTL_MS)
+    pipeline.set(this.#aliveKey(this.self), `${os.hostname()} ${process.pid}`, 'PX', HEARTBEAT_TTL_MS)
+  }
+
+  /**
+   * Refuses a name a live node on another machine has: two nodes under one name would each
+   * take the other's reports as their own. The same machine is taken to be this node restarting.
+   */
+  async join(): Promise<void> {
+    let holder: string | null
+    try {
+      holder = await this.#redis.get(this.#aliveKey(this.self))
+    } catch {
+      return // Redis is down at start; the heartbeat claims the name once it is back.
+    }
+    const [hostname, pid] = (holder ?? '').split(' ')
+    if (holder !== null && hostname !== os.hostname()) {
+      throw new AlreadyRunningError(`node name ${this.self} is taken by a live mproxy on ${hostname} (pid ${pid}); give each node its own --node-name`)
+    }
   }
 
   /** On a clean stop: nobody needs to wait for this node's TTL to expire. */

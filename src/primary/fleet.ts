@@ -62,15 +62,13 @@ export class Fleet implements Peers {
     this.#subscriber.on('message', (channel: string) => {
       if (channel === this.#shared.channel) this.#reconcileInBackground()
     })
-    // A subscriber that reconnects may have missed messages.
-    this.#subscriber.on('ready', () => this.#reconcileInBackground())
-    try {
-      await this.#subscriber.connect()
-      await this.#subscriber.subscribe(...this.#channels)
-    } catch (err) {
-      // Redis is down at start: the heartbeat keeps trying, the subscriber reconnects by itself.
-      log('warn', 'cannot subscribe to fleet changes yet', { error: oneLine(err) })
-    }
+    // On every (re)connection: subscribe (again), and catch up with what was missed meanwhile.
+    this.#subscriber.on('ready', () => {
+      this.#subscriber.subscribe(...this.#channels).catch((err) => log('warn', 'cannot subscribe to fleet changes', { error: oneLine(err) }))
+      this.#reconcileInBackground()
+    })
+    // Redis down at start: the subscriber keeps reconnecting by itself, and the heartbeat checks.
+    this.#subscriber.connect().catch(() => {})
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_MS)
     await this.#beat()
   }

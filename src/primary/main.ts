@@ -56,6 +56,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   const shared = options.redis ? await connectRedis(options.redis, file, options.version) : undefined
   const store: StateStore = shared?.store ?? file
   const snapshot = await store.load()
+  await shared?.fleet.nodes.join()
 
   let shuttingDown = false
   const supervisor = new Supervisor({
@@ -122,11 +123,12 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     if (shuttingDown) return
     shuttingDown = true
     log('info', 'shutting down', { timeoutMs: options.shutdownTimeoutMs })
+    // Leave the fleet first: a stopping node applies no more changes, and nobody waits for it.
+    await shared?.fleet.stop()
     registry.stopHealthChecks()
     acme.stop()
     await supervisor.shutdown(options.shutdownTimeoutMs)
     await control.close().catch(() => {})
-    await shared?.fleet.stop()
     store.close?.()
     await fs.rm(socketPath, { force: true })
     log('info', 'stopped', { exitCode })
