@@ -41,6 +41,8 @@ export class Fleet implements Peers {
   #member: FleetMember | undefined
   #heartbeat: NodeJS.Timeout | undefined
   #head: SharedHead = { epoch: null, revision: 0 }
+  /** The epoch of the revisions the registry holds; null when it holds none (started from the file). */
+  #epoch: string | null = null
   #reconciling: Promise<void> | undefined
   #reconcileAgain = false
   /** Per service: the newest revision being applied, and its promise. */
@@ -59,6 +61,7 @@ export class Fleet implements Peers {
   /** Joins the fleet: heartbeats, and applies changes from now on. */
   async start(member: FleetMember): Promise<void> {
     this.#member = member
+    this.#epoch = this.#shared.epoch
     this.#subscriber.on('message', (channel: string) => {
       if (channel === this.#shared.channel) this.#reconcileInBackground()
     })
@@ -171,7 +174,6 @@ export class Fleet implements Peers {
 
   async #reconcileOnce(): Promise<void> {
     const member = this.#member!
-    const previousEpoch = this.#shared.epoch
     const { head, records } = await this.#shared.read()
     if (head.epoch === null) {
       if (await this.#shared.seed(member.services(), this.nodes.self)) {
@@ -180,10 +182,14 @@ export class Fleet implements Peers {
       this.#reconcileAgain = true
       return
     }
-    if (previousEpoch !== null && head.epoch !== previousEpoch) {
-      log('warn', 'redis state was written anew: reapplying it', { epoch: head.epoch })
-      member.forgetRevisions()
-      this.#applying.clear()
+    if (head.epoch !== this.#epoch) {
+      // Revisions counted again from 1: what this node has applied says nothing about them.
+      if (this.#epoch !== null) {
+        log('warn', 'redis state was written anew: reapplying it', { epoch: head.epoch })
+        member.forgetRevisions()
+        this.#applying.clear()
+      }
+      this.#epoch = head.epoch
     }
     for (const [service, record] of records) {
       const newest = Math.max(member.revisionOf(service), this.#applying.get(service)?.revision ?? 0)

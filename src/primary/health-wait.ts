@@ -33,7 +33,7 @@ export async function waitHealthy(targets: Target[], spec: ServiceSpec, timeoutM
       const reasons = targets
         .filter((target) => target.state !== 'healthy')
         .map((target) => `${target.address}: ${target.lastResult?.detail ?? 'no answer yet'}`)
-      log('warn', 'deploy failed: target not healthy', { service: spec.name, reasons })
+      log('warn', 'target not healthy in time', { service: spec.name, timeoutMs, reasons })
       finish(new TargetUnhealthyError(
         `target failed to become healthy within ${formatDuration(timeoutMs)} (GET ${path}): ${reasons.join('; ')}; ${hasPrevious ? 'the previous targets keep serving' : 'nothing was changed'}`))
     }, timeoutMs)

@@ -164,6 +164,11 @@ export class Registry implements FleetMember {
         const drained = await this.#drain(current, current.targets, () => {})
         return { summary: `stopped routing and drained after ${formatDuration(Date.now() - startedAt)}${cutNote(drained)}`, warning: false }
       }
+      // Redis came back empty and was written anew, or the same spec was redeployed: nothing to do,
+      // unless the files of a provided certificate may have been replaced.
+      if (current && !spec.tlsCertificatePath && JSON.stringify(current.spec) === JSON.stringify(spec)) {
+        return { summary: 'already served this', warning: false }
+      }
       const service: Service = { spec, certificate: this.#certificates.restore(spec), targets: [], draining: current?.draining ?? [] }
       const { kept, added } = this.#plan(service, current)
       let warning = ''
