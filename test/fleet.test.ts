@@ -1,5 +1,5 @@
 import {
-  collectBodies, delayMs, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
+  collectBodies, defaultHandler, delayMs, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
   waitUntil, type CliResult, type LogLine, type Proxy, type RedisServer, type Response,
 } from './helpers'
 
@@ -224,6 +224,30 @@ describe('fleet: several nodes on one Redis', () => {
       expect([...result.statuses.keys()]).toEqual([200])
       expect(result.bodies.get(a.name)).toBeGreaterThan(0)
       expect(result.bodies.get(b.name)).toBeGreaterThan(0)
+    })
+  })
+
+  describe('health from where each node stands', () => {
+    it('switches a node whose health checks fail anyway, and the deploy warns about it', async () => {
+      const redis = await startRedis()
+      const old = await startBackend()
+      const [n1, n2] = await startFleet(redis, 2)
+      await n1.deploy([old.address])
+      // Healthy for the deploying node's first probe only: every later probe, n2's included, gets 503.
+      let probes = 0
+      const flaky = await startBackend((req, res, backend) => {
+        if (req.url === '/up') {
+          res.statusCode = ++probes === 1 ? 200 : 503
+          res.end()
+        } else {
+          defaultHandler(req, res, backend)
+        }
+      })
+
+      const result = await n1.deploy([flaky.address])
+
+      expect(result.stdout).toContain(`warning: node n2: switched although ${flaky.address} failed its health checks from there: status 503`)
+      expect(await getBody(n2.port)).toBe(flaky.name)
     })
   })
 
