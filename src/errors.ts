@@ -29,6 +29,15 @@ export class AlreadyRunningError extends define('MPROXY_ERR_ALREADY_RUNNING', 40
 export class WorkerCrashLoopError extends define('MPROXY_ERR_CRASH_LOOP', 500) {}
 export class ShuttingDownError extends define('MPROXY_ERR_SHUTTING_DOWN', 503) {}
 
+export function hostTakenError(host: string, service: string): HostInUseError {
+  return new HostInUseError(`host ${host} is already used by service ${service}`)
+}
+
+export function defaultServiceTakenError(service: string): HostInUseError {
+  return new HostInUseError(
+    `service ${service} already answers for requests with no matching host (deployed without --host); deploy with --name ${service} to replace it`)
+}
+
 /** The first line of any thrown value, for one-line error output. */
 export function oneLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err)

@@ -56,6 +56,7 @@ export class FleetLock {
     this.#key = key
     this.#value = value
     this.#renewal = setInterval(() => void this.#extend(), LOCK_TTL_MS / 3)
+    this.#renewal.unref()
   }
 
   async release(): Promise<void> {

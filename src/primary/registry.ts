@@ -3,7 +3,7 @@
  * mutates them. Each mutation runs under its service's lock (and, in a fleet, the fleet's lock),
  * publishes a new route table to the workers, persists the state, and drains what it replaced.
  */
-import { HostInUseError, InvalidOptionError, ServiceNotFoundError, oneLine } from '../errors'
+import { InvalidOptionError, ServiceNotFoundError, defaultServiceTakenError, hostTakenError, oneLine } from '../errors'
 import type { DeployRequest, ListResponse, RemoveRequest, ServiceStatus } from '../control/protocol'
 import type { RouteTable } from '../ipc/messages'
 import { formatDuration } from '../lib/duration'
@@ -364,12 +364,9 @@ export class Registry implements FleetMember {
   #checkHostsAvailable(spec: ServiceSpec): void {
     for (const other of this.#services.values()) {
       if (other.spec.name === spec.name) continue
-      if (spec.hosts.length === 0 && other.spec.hosts.length === 0) {
-        throw new HostInUseError(
-          `service ${other.spec.name} already answers for requests with no matching host (deployed without --host); deploy with --name ${other.spec.name} to replace it`)
-      }
+      if (spec.hosts.length === 0 && other.spec.hosts.length === 0) throw defaultServiceTakenError(other.spec.name)
       const taken = spec.hosts.find((host) => other.spec.hosts.includes(host))
-      if (taken) throw new HostInUseError(`host ${taken} is already used by service ${other.spec.name}`)
+      if (taken) throw hostTakenError(taken, other.spec.name)
     }
   }
 

@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { HostInUseError, StateFileError, oneLine } from '../errors'
+import { StateFileError, defaultServiceTakenError, hostTakenError, oneLine } from '../errors'
 import { normalizeServiceSpec, type ServiceSpec } from '../options'
 
 export interface SharedRecord {
@@ -148,15 +148,14 @@ function parseRecord(name: string, text: string, label: string): SharedRecord {
 }
 
 function commitError(err: unknown, label: string): Error {
-  const message = oneLine(err)
+  // Redis may put its generic ERR code before the script's own reply.
+  const message = oneLine(err).replace(/^ERR /, '')
   const host = /^HOST (\S+) (\S+)/.exec(message)
-  if (host) return new HostInUseError(`host ${host[1]} is already used by service ${host[2]}`)
+  if (host) return hostTakenError(host[1], host[2])
   const hostless = /^HOSTLESS (\S+)/.exec(message)
-  if (hostless) {
-    return new HostInUseError(`service ${hostless[1]} already answers for requests with no matching host (deployed without --host); deploy with --name ${hostless[1]} to replace it`)
-  }
+  if (hostless) return defaultServiceTakenError(hostless[1])
   if (message.startsWith('EPOCH')) {
     return new StateFileError(`redis ${label} lost its data since this node last read it; the state is being written back, run the command again`)
   }
-  return new StateFileError(`cannot save the state to redis ${label}: ${message}`)
+  return new StateFileError(`cannot save the state to redis ${label}: ${oneLine(err)}`)
 }
