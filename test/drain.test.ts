@@ -1,23 +1,9 @@
-import { getBody, request, startBackend, startProxy, waitUntil, type Response } from './helpers'
+import { getBody, request, startBackend, startProxy, timed, waitUntil, type Response } from './helpers'
 
 /** How long the in-flight request on the old target takes. */
 const SLOW_REQUEST_MS = 3_000
 /** Clock slack between the client seeing a response end and the proxy counting it done. */
 const CLOCK_SLACK_MS = 100
-
-interface Timed<T> {
-  value?: T
-  error?: Error
-  at: number
-}
-
-/** Runs `promise` and records when it settled, without letting a rejection escape. */
-function timed<T>(promise: Promise<T>): Promise<Timed<T>> {
-  return promise.then(
-    (value) => ({ value, at: Date.now() }),
-    (error: Error) => ({ error, at: Date.now() }),
-  )
-}
 
 describe('drain', () => {
   it('waits for a request in flight on the old target before deploy returns', async () => {

@@ -1,6 +1,6 @@
 import {
   collectBodies, defaultHandler, delayMs, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
-  waitUntil, type CliResult, type LogLine, type Proxy, type RedisServer, type Response,
+  timed, waitUntil, type CliResult, type LogLine, type Proxy, type RedisServer, type Response,
 } from './helpers'
 
 /**
@@ -96,20 +96,6 @@ function firstServed(port: number, body: string): { stop(): Promise<number | und
       return at
     },
   }
-}
-
-interface Timed<T> {
-  value?: T
-  error?: Error
-  at: number
-}
-
-/** Runs `promise` and records when it settled, without letting a rejection escape. */
-function timed<T>(promise: Promise<T>): Promise<Timed<T>> {
-  return promise.then(
-    (value) => ({ value, at: Date.now() }),
-    (error: Error) => ({ error, at: Date.now() }),
-  )
 }
 
 /** The duration in `node NAME: switched and drained after 2.4s`, in ms. */

@@ -135,6 +135,20 @@ export async function waitUntil<T>(
   }
 }
 
+export interface Timed<T> {
+  value?: T
+  error?: Error
+  at: number
+}
+
+/** Runs `promise` and records when it settled, without letting a rejection escape. */
+export function timed<T>(promise: Promise<T>): Promise<Timed<T>> {
+  return promise.then(
+    (value) => ({ value, at: Date.now() }),
+    (error: Error) => ({ error, at: Date.now() }),
+  )
+}
+
 export function delayMs(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -78,7 +78,10 @@ export class AcmeManager {
 
   /** Starts ordering and renewing: once the workers listen, since they answer the challenges. */
   activate(): void {
-    this.#store.onStored?.((host) => void this.#adopt(host))
+    this.#store.onStored?.((host) => {
+      // This node's own order is heard of too: it stores what it ordered itself.
+      if (!this.#ordering.has(host)) void this.#adopt(host)
+    })
     this.#timer = setInterval(() => this.#check(), this.#options.checkIntervalMs)
     this.#timer.unref()
     this.#check()
