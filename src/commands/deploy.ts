@@ -17,7 +17,7 @@ const duration = (description: string, defaultMs: number) =>
 export default class Deploy extends BaseCommand {
   static override description = `Deploy targets for a service, with no failed request.
 
-Health-checks the new targets, switches all workers to them once healthy, then waits until the requests still running on the replaced targets have finished (up to --drain-timeout). When this exits 0 the old instance receives no more traffic and may be stopped. Without --name, the service is named after its first --host, or "default" when there is none. Durations: 500ms, 5s, 1m30s.`
+Health-checks the new targets, switches all workers to them once healthy, then waits until the requests still running on the replaced targets have finished (up to --drain-timeout). When this exits 0 the old instance receives no more traffic and may be stopped. With --redis-url, every live node of the fleet applies the deploy and this waits for all of them to drain. Without --name, the service is named after its first --host, or "default" when there is none. Durations: 500ms, 5s, 1m30s.`
 
   static override examples = [
     '<%= config.bin %> deploy web-1:3000',

@@ -20,6 +20,6 @@ export default class Status extends BaseCommand {
     const uptime = formatDuration(Math.floor(status.uptimeMs / 1000) * 1000)
     this.log(`mproxy ${status.version} running (pid ${status.pid}): ${status.workers} workers, ` +
       `${status.services} services, http port ${status.httpPort}, https port ${status.httpsPort || `off (${status.httpsError})`}, ` +
-      `up ${uptime}; state in ${status.state}`)
+      `up ${uptime}; state in ${status.state}${status.node ? `; node ${status.node}` : ''}`)
   }
 }
