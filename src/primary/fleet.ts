@@ -150,7 +150,10 @@ export class Fleet implements Peers {
   }
 
   #reconcileInBackground(): void {
-    this.#reconcile().catch((err) => log('warn', 'cannot read fleet changes', { error: oneLine(err) }))
+    this.#reconcile().catch((err) => {
+      // While the connection is down its own listener reports it, and the next heartbeat retries.
+      if (this.#redis.status === 'ready') log('warn', 'cannot read fleet changes', { error: oneLine(err) })
+    })
   }
 
   /** Runs one reconcile at a time; calls meanwhile run one more afterwards. */

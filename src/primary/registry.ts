@@ -171,21 +171,25 @@ export class Registry implements FleetMember {
       }
       const service: Service = { spec, certificate: this.#certificates.restore(spec), targets: [], draining: current?.draining ?? [] }
       const { kept, added } = this.#plan(service, current)
-      let warning = ''
+      const warnings: string[] = []
       try {
         await waitHealthy(added, spec, SHARED_HEALTH_WAIT_MS, () => {}, true)
       } catch {
         // The deploying node found them healthy: serve what the fleet serves, and say so.
         added.forEach((target) => target.beginHealthChecks())
         const failing = added.filter((target) => target.state !== 'healthy')
-        warning = `switched although ${failing.map((t) => t.address).join(', ')} failed ${failing.length === 1 ? 'its' : 'their'} health checks from there: ${failing.map((t) => t.lastResult?.detail ?? 'no answer').join('; ')}`
+        warnings.push(`switched although ${failing.map((t) => t.address).join(', ')} failed ${failing.length === 1 ? 'its' : 'their'} health checks from there: ${failing.map((t) => t.lastResult?.detail ?? 'no answer').join('; ')}`)
+      }
+      // A provided certificate must be at the same path on every node.
+      if (service.certificate.kind === 'provided' && service.certificate.error) {
+        warnings.push(`serves ${spec.name} over HTTP only: ${service.certificate.error}`)
       }
       const replaced = await this.#switch(service, current, kept, added)
       await this.#store.save(this.#snapshot())
       this.#retire(service, replaced)
       this.#certificates.manage(this.#services.values())
       const drained = await this.#drain(service, replaced, () => {})
-      if (warning) return { summary: warning, warning: true }
+      if (warnings.length > 0) return { summary: warnings.join('; '), warning: true }
       return { summary: `switched and drained after ${formatDuration(Date.now() - startedAt)}${cutNote(drained)}`, warning: false }
     })
   }
