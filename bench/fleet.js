@@ -9,10 +9,15 @@
  *   converged  the time until every node answers with the new upstream (each node polled every 5 ms)
  *   lag        how long after node 1 the last node switched (the fleet's own delay)
  *   returned   the time until `deploy` exits (it waits for every live node to switch and drain)
- * and prints the medians and maxima. It also reads Redis's command count over IDLE_S seconds of an
- * idle fleet (heartbeats), as commands per second per node.
+ * and prints the medians and maxima, with the bytes Redis sent per deploy (everything included:
+ * notifications, reads, reports, heartbeats). It also reads Redis's command count over IDLE_S
+ * seconds of an idle fleet (heartbeats), as commands per second per node.
  *
- * Env knobs: NODES=1,2,4,8  DEPLOYS=5  IDLE_S=5. Every process it starts is stopped at the end.
+ * SERVICES=S first writes S more services into Redis (hosts svcN.test, all on upstream A), to
+ * show what the number of services costs a deploy of one of them.
+ *
+ * Env knobs: NODES=1,2,4,8  DEPLOYS=5  IDLE_S=5  SERVICES=0. Every process it starts is stopped
+ * at the end.
  */
 'use strict';
 
@@ -26,6 +31,7 @@ const BIN = path.join(__dirname, '..', 'bin', 'run.js');
 const SIZES = (process.env.NODES || '1,2,4,8').split(',').map(Number);
 const DEPLOYS = Number(process.env.DEPLOYS || 5);
 const IDLE_S = Number(process.env.IDLE_S || 5);
+const SERVICES = Number(process.env.SERVICES || 0);
 const children = [];
 
 function startChild(command, args, ready) {
@@ -82,9 +88,24 @@ function waitServed(ports, name) {
   }));
 }
 
-function redisCommands(socket) {
+function redisStat(socket, name) {
   const info = execFileSync('redis-cli', ['-s', socket, 'info', 'stats'], { encoding: 'utf8' });
-  return Number(/total_commands_processed:(\d+)/.exec(info)[1]);
+  return Number(new RegExp(`${name}:(\\d+)`).exec(info)[1]);
+}
+
+/** SERVICES extra services, written the way nodes write them (see src/primary/shared-state.ts). */
+function seedServices(socket, upstream) {
+  const pairs = [];
+  for (let i = 1; i <= SERVICES; i++) {
+    const spec = {
+      name: `svc${i}`, hosts: [`svc${i}.test`], targets: [upstream.address],
+      healthCheck: { path: '/up', intervalMs: 5000, timeoutMs: 5000 }, targetTimeoutMs: 30000, drainTimeoutMs: 30000,
+      tls: false, tlsRedirect: true,
+    };
+    pairs.push(spec.name, JSON.stringify({ revision: 1, origin: 'bench', spec }));
+  }
+  execFileSync('redis-cli', ['-s', socket, 'hset', 'mproxy:services', ...pairs]);
+  execFileSync('redis-cli', ['-s', socket, 'mset', 'mproxy:epoch', 'bench', 'mproxy:revision', '1']);
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -94,6 +115,7 @@ async function measure(size, upstreams) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mproxy-fleet-'));
   const socket = path.join(dir, 'redis.sock');
   await startChild('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', dir], /ready to accept connections/i);
+  if (SERVICES > 0) seedServices(socket, upstreams.A);
   const nodes = [];
   for (let i = 1; i <= size; i++) {
     const stateDir = path.join(dir, `n${i}`);
@@ -111,6 +133,7 @@ async function measure(size, upstreams) {
   const converged = [];
   const spread = [];
   const returned = [];
+  const bytesBefore = redisStat(socket, 'total_net_output_bytes');
   for (let i = 0; i < DEPLOYS; i++) {
     const next = i % 2 === 0 ? 'A' : 'B';
     const startedAt = performance.now();
@@ -120,11 +143,13 @@ async function measure(size, upstreams) {
     returned.push(returnedAt - startedAt);
   }
 
-  const before = redisCommands(socket);
+  const bytesPerDeploy = (redisStat(socket, 'total_net_output_bytes') - bytesBefore) / DEPLOYS;
+
+  const before = redisStat(socket, 'total_commands_processed');
   await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
-  const perNodePerSecond = (redisCommands(socket) - before - 1) / IDLE_S / size;
+  const perNodePerSecond = (redisStat(socket, 'total_commands_processed') - before - 1) / IDLE_S / size;
   stopAll();
-  return { size, converged, spread, returned, perNodePerSecond };
+  return { size, converged, spread, returned, bytesPerDeploy, perNodePerSecond };
 }
 
 function stopAll() {
@@ -133,14 +158,15 @@ function stopAll() {
 
 async function main() {
   const upstreams = { A: await startUpstream('A'), B: await startUpstream('B') };
-  console.log(`fleet convergence: ${DEPLOYS} deploys through node 1 per fleet size; times from the deploy command's start`);
-  console.log('nodes  every node serves     lag after node 1   deploy returns     idle redis commands/s per node');
-  console.log('       (median / max)        (median / max)     (median / max)');
+  console.log(`fleet convergence: ${DEPLOYS} deploys through node 1 per fleet size, ${SERVICES + 1} services; times from the deploy command's start`);
+  console.log('nodes  every node serves     lag after node 1   deploy returns     redis KiB out   idle redis commands/s');
+  console.log('       (median / max)        (median / max)     (median / max)     per deploy      per node');
   for (const size of SIZES) {
     const result = await measure(size, upstreams);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const cell = (values) => `${ms(median(values))} / ${ms(Math.max(...values))}`.padEnd(17);
-    console.log(`${String(size).padStart(5)}  ${cell(result.converged)}     ${cell(result.spread)}  ${cell(result.returned)}  ${result.perNodePerSecond.toFixed(1)}`);
+    const kib = (result.bytesPerDeploy / 1024).toFixed(1).padEnd(14);
+    console.log(`${String(size).padStart(5)}  ${cell(result.converged)}     ${cell(result.spread)}  ${cell(result.returned)}  ${kib}  ${result.perNodePerSecond.toFixed(1)}`);
   }
   for (const upstream of Object.values(upstreams)) upstream.server.close();
   agent.destroy();

@@ -26,6 +26,12 @@ export interface FleetMember {
   services(): ServiceSpec[]
 }
 
+/** What a change notification says: its revision and the service it changed. */
+interface ChangeHint {
+  revision: number
+  service: string
+}
+
 /** How often the wait for other nodes reads their reports; liveness is checked every 10th time. */
 const REPORT_POLL_MS = 100
 /** Beyond the health check and the drain, how long a node may take to report. */
@@ -45,6 +51,7 @@ export class Fleet implements Peers {
   #epoch: string | null = null
   #reconciling: Promise<void> | undefined
   #reconcileAgain = false
+  #behindAtLastBeat = false
   /** Per service: the newest revision being applied, and its promise. */
   readonly #applying = new Map<string, { revision: number; done: Promise<void> }>()
 
@@ -62,8 +69,10 @@ export class Fleet implements Peers {
   async start(member: FleetMember): Promise<void> {
     this.#member = member
     this.#epoch = this.#shared.epoch
-    this.#subscriber.on('message', (channel: string) => {
-      if (channel === this.#shared.channel) this.#reconcileInBackground()
+    this.#subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== this.#shared.channel) return
+      const [revision, service] = message.split(' ')
+      this.#reconcileInBackground(service === undefined ? undefined : { revision: Number(revision), service })
     })
     // On every (re)connection: subscribe (again), and catch up with what was missed meanwhile.
     this.#subscriber.on('ready', () => {
@@ -97,7 +106,7 @@ export class Fleet implements Peers {
   }
 
   async catchUp(service: string): Promise<void> {
-    await this.#reconcile()
+    if (this.#isBehind(await this.#shared.head())) await this.#reconcile()
     await this.#applying.get(service)?.done
   }
 
@@ -143,36 +152,62 @@ export class Fleet implements Peers {
       const [err, head] = replies?.at(-1) ?? [new Error('no reply')]
       if (err) throw err
       const [epoch, revision] = head as [string | null, string | null]
-      if (epoch !== this.#head.epoch || Number(revision ?? 0) !== this.#head.revision) this.#reconcileInBackground()
+      // A change seen here is usually being notified at the same moment: read everything only
+      // if this node is still behind one beat later (a lost notification).
+      const behind = this.#isBehind({ epoch, revision: Number(revision ?? 0) })
+      if (behind && this.#behindAtLastBeat) this.#reconcileInBackground()
+      this.#behindAtLastBeat = behind
     } catch {
       // The client's error listener has logged it; the next beat tries again.
     }
   }
 
-  #reconcileInBackground(): void {
-    this.#reconcile().catch((err) => {
+  /** Whether Redis has changes this node has not read, or is empty and needs the state written back. */
+  #isBehind(head: SharedHead): boolean {
+    return head.epoch === null || head.epoch !== this.#head.epoch || head.revision !== this.#head.revision
+  }
+
+  #reconcileInBackground(change?: ChangeHint): void {
+    this.#reconcile(change).catch((err) => {
       // While the connection is down its own listener reports it, and the next heartbeat retries.
       if (this.#redis.status === 'ready') log('warn', 'cannot read fleet changes', { error: oneLine(err) })
     })
   }
 
-  /** Runs one reconcile at a time; calls meanwhile run one more afterwards. */
-  #reconcile(): Promise<void> {
+  /**
+   * Runs one reconcile at a time; calls meanwhile run one more afterwards, reading everything.
+   * Told of the change that follows the revision this node has, it reads that service only.
+   */
+  #reconcile(change?: ChangeHint): Promise<void> {
     if (this.#reconciling) {
       this.#reconcileAgain = true
       return this.#reconciling
     }
     this.#reconciling = (async () => {
       try {
-        do {
+        if (change) await this.#reconcileChange(change)
+        else this.#reconcileAgain = true
+        while (this.#reconcileAgain) {
           this.#reconcileAgain = false
           await this.#reconcileOnce()
-        } while (this.#reconcileAgain)
+        }
       } finally {
         this.#reconciling = undefined
       }
     })()
     return this.#reconciling
+  }
+
+  /** The next change after what this node has: one record to read. Anything else: read all. */
+  async #reconcileChange({ revision, service }: ChangeHint): Promise<void> {
+    if (revision <= this.#head.revision) return
+    const { epoch, record } = revision === this.#head.revision + 1 ? await this.#shared.readOne(service) : { epoch: null, record: undefined }
+    if (epoch === null || epoch !== this.#epoch || !record) {
+      this.#reconcileAgain = true
+      return
+    }
+    if (record.revision > this.#newest(service)) this.#apply(service, record)
+    this.#head = { epoch, revision }
   }
 
   async #reconcileOnce(): Promise<void> {
@@ -195,10 +230,14 @@ export class Fleet implements Peers {
       this.#epoch = head.epoch
     }
     for (const [service, record] of records) {
-      const newest = Math.max(member.revisionOf(service), this.#applying.get(service)?.revision ?? 0)
-      if (record.revision > newest) this.#apply(service, record)
+      if (record.revision > this.#newest(service)) this.#apply(service, record)
     }
     this.#head = head
+  }
+
+  /** The newest revision of the service this node has or is applying. */
+  #newest(service: string): number {
+    return Math.max(this.#member!.revisionOf(service), this.#applying.get(service)?.revision ?? 0)
   }
 
   #apply(service: string, record: SharedRecord): void {

@@ -6,13 +6,14 @@
  *   learns of it by revision).
  * - `revision`: counter, raised by every change; `epoch`: random id written with the first state.
  *   Redis that restarted empty has no epoch: a node notices and writes back what it serves.
- * - channel `changes`: the new revision after each change. Only a hint: pub/sub loses messages
- *   while a node is disconnected, so nodes also compare `revision` on every heartbeat.
+ * - channel `changes`: `<revision> <service>` after each change, so a node that saw the revision
+ *   before reads that one record. Only a hint: pub/sub loses messages while a node is
+ *   disconnected, so nodes also compare `revision` on every heartbeat, and read every record then.
  *
  * Each change is one Lua script, so the host check, the record and the revision are atomic.
  */
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { ChainableCommander, Redis } from 'ioredis'
 import { StateFileError, defaultServiceTakenError, hostTakenError, oneLine } from '../errors'
 import { normalizeServiceSpec, type ServiceSpec } from '../options'
 
@@ -52,7 +53,7 @@ if ARGV[3] ~= '' then
 end
 local revision = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[3], ARGV[1], '{"revision":' .. revision .. ',' .. ARGV[2])
-redis.call('PUBLISH', ARGV[4], revision)
+redis.call('PUBLISH', ARGV[4], revision .. ' ' .. ARGV[1])
 return revision
 `
 
@@ -97,17 +98,19 @@ export class SharedState {
 
   /** Every record, read atomically with the head. Remembers the epoch it read. */
   async read(): Promise<{ head: SharedHead; records: Map<string, SharedRecord> }> {
-    const [epoch, revision, hash] = await this.#run('read', async () => {
-      const replies = await this.#redis.multi().get(this.#keys[0]).get(this.#keys[1]).hgetall(this.#keys[2]).exec()
-      return (replies ?? []).map(([err, value]) => {
-        if (err) throw err
-        return value
-      }) as [string | null, string | null, Record<string, string>]
-    })
+    const [epoch, revision, hash] = await this.#run('read', () =>
+      replies(this.#redis.multi().get(this.#keys[0]).get(this.#keys[1]).hgetall(this.#keys[2]))) as [string | null, string | null, Record<string, string>]
     const records = new Map<string, SharedRecord>()
     for (const [name, text] of Object.entries(hash ?? {})) records.set(name, parseRecord(name, text, this.#label))
     this.#epoch = epoch
     return { head: { epoch, revision: Number(revision ?? 0) }, records }
+  }
+
+  /** One service's record, read atomically with the epoch. */
+  async readOne(name: string): Promise<{ epoch: string | null; record: SharedRecord | undefined }> {
+    const [epoch, text] = await this.#run('read', () =>
+      replies(this.#redis.multi().get(this.#keys[0]).hget(this.#keys[2], name))) as [string | null, string | null]
+    return { epoch, record: text === null ? undefined : parseRecord(name, text, this.#label) }
   }
 
   /** Records a deploy (`spec`) or removal (`undefined`) made through `origin`; returns its revision. */
@@ -135,6 +138,14 @@ export class SharedState {
       throw new StateFileError(`cannot ${what} the state in redis ${this.#label}: ${oneLine(err)}`)
     }
   }
+}
+
+/** The replies of a transaction, or the first error among them. */
+async function replies(transaction: ChainableCommander): Promise<unknown[]> {
+  return ((await transaction.exec()) ?? []).map(([err, value]) => {
+    if (err) throw err
+    return value
+  })
 }
 
 function parseRecord(name: string, text: string, label: string): SharedRecord {
