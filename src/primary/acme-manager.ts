@@ -150,8 +150,9 @@ export class AcmeManager {
     }
   }
 
-  async #orderUnlessStored(host: string, renewal: boolean): Promise<void> {
-    if (await this.#adopt(host)) return
+  /** Resolves with the backoff before the next attempt: 0 after a success. */
+  async #orderUnlessStored(host: string, renewal: boolean): Promise<number> {
+    if (await this.#adopt(host)) return 0
     // HTTP-01 first; after a failure, TLS-ALPN-01 (port 443 only), then alternate.
     const challengeType = (this.#failures.get(host)?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
     log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, challenge: challengeType, directory: this.#options.directoryUrl })
@@ -188,6 +189,7 @@ export class AcmeManager {
       const stored = this.#certificates.get(host)
       log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, challenge: challengeType, notAfter: stored?.notAfter.toISOString() })
       void this.#onChange().catch(() => {})
+      return 0
     } catch (err) {
       const previous = this.#failures.get(host)
       const count = (previous?.count ?? 0) + 1
@@ -196,6 +198,7 @@ export class AcmeManager {
       this.#failures.set(host, { count, error: oneLine(err), nextAttemptAt: Date.now() + delay })
       log('error', 'certificate order failed', { host, challenge: challengeType, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
       setTimeout(() => this.#check(), delay).unref()
+      return delay
     }
   }
 
