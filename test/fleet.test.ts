@@ -1,6 +1,7 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   collectBodies, defaultHandler, delayMs, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
-  timed, waitUntil, type CliResult, type LogLine, type Proxy, type RedisServer, type Response,
+  timed, waitUntil, type Backend, type CliResult, type LogLine, type Proxy, type RedisServer, type Response,
 } from './helpers'
 
 /**
@@ -265,6 +266,34 @@ describe('fleet: several nodes on one Redis', () => {
       expect(second.result.stdout).toMatch(new RegExp(`^waiting for node ${second.other} to finish its change of default$`, 'm'))
       expect(await getBody(n1.port)).toBe(second.target.name)
       expect(await getBody(n2.port)).toBe(second.target.name)
+    })
+  })
+
+  describe('one host, two services, two nodes at once', () => {
+    it('lets one deploy claim the host; the other is refused with the reason and changes nothing', async () => {
+      const redis = await startRedis()
+      // Health answers take 500 ms, so both deploys pass their first host check before either saves.
+      const slowHealth = (req: IncomingMessage, res: ServerResponse, backend: Backend) => {
+        if (req.url === '/up') setTimeout(() => res.end('ok'), 500)
+        else defaultHandler(req, res, backend)
+      }
+      const [a, b] = [await startBackend(slowHealth), await startBackend(slowHealth)]
+      const [n1, n2] = await startFleet(redis, 2)
+
+      const [viaN1, viaN2] = await Promise.all([
+        deployVia(n1, [a.address], ['--name', 'first', '--host', 'shared.test']),
+        deployVia(n2, [b.address], ['--name', 'second', '--host', 'shared.test']),
+      ])
+
+      const outcomes = [{ result: viaN1, backend: a, other: 'second' }, { result: viaN2, backend: b, other: 'first' }]
+      const winners = outcomes.filter(({ result }) => result.code === 0)
+      expect(winners).toHaveLength(1)
+      const [loser] = outcomes.filter(({ result }) => result.code !== 0)
+      expect(loser.result.stderr).toMatch(new RegExp(`^Error: host shared\\.test is already used by service ${loser.other}$`, 'm'))
+      for (const node of [n1, n2]) {
+        await waitUntil(async () => (await getBody(node.port, { host: 'shared.test' })) === winners[0].backend.name, CATCH_UP_TIMEOUT_MS, 'the winner on every node')
+        expect((await listFleet(node)).services.map((service) => service.name)).toEqual([loser.other])
+      }
     })
   })
 
