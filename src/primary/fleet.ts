@@ -243,16 +243,20 @@ export class Fleet implements Peers {
   #apply(service: string, record: SharedRecord): void {
     const previous = this.#applying.get(service)?.done ?? Promise.resolve()
     const done = previous.then(async () => {
+      let applied: AppliedChange | undefined
       try {
-        const applied = await this.#member!.applyShared(service, record.revision, record.spec)
+        applied = await this.#member!.applyShared(service, record.revision, record.spec)
         if (!applied) return
         log(applied.warning ? 'warn' : 'info', 'applied change from another node', {
           service, revision: record.revision, origin: record.origin, result: applied.summary,
         })
-        await this.nodes.reportApplied(service, { ...applied, revision: record.revision })
       } catch (err) {
         log('error', 'could not apply change from another node', { service, revision: record.revision, error: oneLine(err) })
+        applied = { summary: `could not apply the change: ${oneLine(err)}`, warning: true }
       }
+      // The node that made the change is waiting for this report.
+      await this.nodes.reportApplied(service, { ...applied, revision: record.revision })
+        .catch((err) => log('warn', 'cannot report to the fleet', { service, error: oneLine(err) }))
     })
     this.#applying.set(service, { revision: record.revision, done })
   }
