@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
-  collectBodies, defaultHandler, delayMs, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
+  collectBodies, defaultHandler, delayMs, expectAllServedBy, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
   timed, waitUntil, type Backend, type CliResult, type LogLine, type Proxy, type RedisServer, type Response,
 } from './helpers'
 
@@ -206,11 +206,7 @@ describe('fleet: several nodes on one Redis', () => {
       }
       const result = await load.stop()
 
-      expect(result.errors).toEqual([])
-      expect(result.failed).toBe(0)
-      expect([...result.statuses.keys()]).toEqual([200])
-      expect(result.bodies.get(a.name)).toBeGreaterThan(0)
-      expect(result.bodies.get(b.name)).toBeGreaterThan(0)
+      expectAllServedBy(result, [a, b])
     })
   })
 

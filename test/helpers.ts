@@ -602,6 +602,14 @@ export interface LoadResult {
   errors: string[]
 }
 
+/** Every request of the run got a 200, and every one of `backends` answered some of them. */
+export function expectAllServedBy(result: LoadResult, backends: { name: string }[]): void {
+  expect(result.errors).toEqual([])
+  expect(result.failed).toBe(0)
+  expect([...result.statuses.keys()]).toEqual([200])
+  for (const backend of backends) expect(result.bodies.get(backend.name)).toBeGreaterThan(0)
+}
+
 export interface Load {
   /** Counts so far, while the load keeps running. */
   snapshot(): LoadResult
