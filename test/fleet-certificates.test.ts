@@ -6,11 +6,11 @@ const HOST = 'app.fleet.test'
 /** Issuance against Pebble takes well under a second; this bounds it on a loaded machine. */
 const ISSUANCE_TIMEOUT_MS = 20_000
 
-function startAcmeNode(redis: RedisServer, pebble: Pebble, name: string): Promise<Proxy> {
+function startAcmeNode(redis: RedisServer, pebble: Pebble, name: string, retryBase = '200ms'): Promise<Proxy> {
   return startProxy({
     workers: 1,
     args: ['--redis-url', redis.url, '--node-name', name, '--acme-directory', pebble.directoryUrl],
-    env: { NODE_EXTRA_CA_CERTS: pebble.listenerCaFile, MPROXY_ACME_RETRY_BASE: '200ms' },
+    env: { NODE_EXTRA_CA_CERTS: pebble.listenerCaFile, MPROXY_ACME_RETRY_BASE: retryBase },
   })
 }
 
@@ -52,6 +52,23 @@ describe('automatic certificates in a fleet (Redis, Pebble)', () => {
     const [first, second] = await Promise.all([presentedCertificate(n1.httpsPort, root), presentedCertificate(n2.httpsPort, root)])
     expect(first.serialNumber).toBe(second.serialNumber)
     expect(first.subjectAltName).toBe(`DNS:${HOST}`)
+  })
+
+  it('shares a failed order: the other node shows it failing and waits out the same backoff', async () => {
+    const redis = await startRedis()
+    const pebble = await startPebble()
+    const backend = await startBackend()
+    // A backoff long enough that no second attempt falls inside the test.
+    const [n1, n2] = [await startAcmeNode(redis, pebble, 'n1', '20s'), await startAcmeNode(redis, pebble, 'n2', '20s')]
+    pebble.forwardTo(1) // nothing answers the challenge
+
+    await n1.deploy([backend.address], ['--host', HOST, '--ssl'])
+    const failedOn = () => [n1, n2].filter((node) => node.logs.some((line) => line.msg === 'certificate order failed'))
+    await waitUntil(() => failedOn().length > 0, ISSUANCE_TIMEOUT_MS, 'the order to fail')
+    const other = failedOn()[0] === n1 ? n2 : n1
+
+    await waitUntil(async () => (await certificateState(other)) === 'failing', 10_000, 'the failure to show on the other node')
+    expect(ordered(n1) + ordered(n2)).toBe(1)
   })
 
   it('shares the ACME account: a node started later on an empty disk serves the certificate without ordering', async () => {

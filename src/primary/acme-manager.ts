@@ -13,7 +13,7 @@ import type { RouteCertificate } from '../ipc/messages'
 import { oneLine } from '../errors'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
-import type { CertificateStore, StoredCertificate } from './certificate-files'
+import type { CertificateStore, OrderFailure, StoredCertificate } from './certificate-files'
 
 const MAX_RETRY_DELAY_MS = 24 * 3_600_000
 /** Renewal starts up to this share of the lifetime earlier, so a fleet does not renew at once. */
@@ -30,11 +30,6 @@ export interface AcmeOptions {
   checkIntervalMs: number
 }
 
-interface Failure {
-  count: number
-  error: string
-  nextAttemptAt: number
-}
 
 export class AcmeManager {
   readonly #options: AcmeOptions
@@ -42,7 +37,7 @@ export class AcmeManager {
   readonly #onChange: () => Promise<void>
   readonly #wanted = new Set<string>()
   readonly #certificates = new Map<string, StoredCertificate>()
-  readonly #failures = new Map<string, Failure>()
+  readonly #failures = new Map<string, OrderFailure>()
   readonly #ordering = new Set<string>()
   readonly #tlsChallenges = new Map<string, RouteCertificate>()
   #client: AcmeClient.Client | undefined
@@ -140,8 +135,13 @@ export class AcmeManager {
     try {
       const order = () => this.#orderUnlessStored(host, renewal)
       const ran = this.#store.ordering ? await this.#store.ordering(host, order) : (await order(), true)
-      // Another node of the fleet is ordering it: its certificate is picked up when stored.
-      if (!ran) setTimeout(() => this.#check(), FLEET_ORDER_RECHECK_MS).unref()
+      if (!ran) {
+        // Another node of the fleet is ordering it, or waiting out its failure: its certificate is
+        // picked up when stored, its failure shows here and its backoff holds here too.
+        await this.#takeSharedFailure(host)
+        const retryAt = this.#failures.get(host)?.nextAttemptAt ?? 0
+        setTimeout(() => this.#check(), Math.max(FLEET_ORDER_RECHECK_MS, retryAt - Date.now())).unref()
+      }
     } catch (err) {
       log('warn', 'cannot coordinate the certificate order with the fleet', { host, error: oneLine(err) })
       setTimeout(() => this.#check(), this.#options.retryBaseMs).unref()
@@ -153,6 +153,7 @@ export class AcmeManager {
   /** Resolves with the backoff before the next attempt: 0 after a success. */
   async #orderUnlessStored(host: string, renewal: boolean): Promise<number> {
     if (await this.#adopt(host)) return 0
+    await this.#takeSharedFailure(host)
     // HTTP-01 first; after a failure, TLS-ALPN-01 (port 443 only), then alternate.
     const challengeType = (this.#failures.get(host)?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
     log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, challenge: challengeType, directory: this.#options.directoryUrl })
@@ -195,11 +196,19 @@ export class AcmeManager {
       const count = (previous?.count ?? 0) + 1
       const backoff = Math.min(this.#options.retryBaseMs * 2 ** (count - 1), MAX_RETRY_DELAY_MS)
       const delay = Math.max(backoff, retryAfterMs(oneLine(err), Date.now()))
-      this.#failures.set(host, { count, error: oneLine(err), nextAttemptAt: Date.now() + delay })
+      const failure = { count, error: oneLine(err), nextAttemptAt: Date.now() + delay }
+      this.#failures.set(host, failure)
+      await this.#store.saveFailure?.(host, failure).catch(() => {})
       log('error', 'certificate order failed', { host, challenge: challengeType, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
       setTimeout(() => this.#check(), delay).unref()
       return delay
     }
+  }
+
+  /** Another node's failures count here: the challenge type alternates and the backoff grows fleet-wide. */
+  async #takeSharedFailure(host: string): Promise<void> {
+    const shared = await this.#store.loadFailure?.(host).catch(() => undefined)
+    if (shared && shared.count > (this.#failures.get(host)?.count ?? 0)) this.#failures.set(host, shared)
   }
 
   /**

@@ -25,6 +25,14 @@ export interface AcmeAccount {
   url?: string
 }
 
+/** The last failed orders of a host, and when it may be ordered again. */
+export interface OrderFailure {
+  count: number
+  error: string
+  /** Epoch ms. */
+  nextAttemptAt: number
+}
+
 /** Where automatic certificates and the ACME account are kept: files, or Redis for a fleet. */
 export interface CertificateStore {
   /** Every readable certificate; unreadable ones are logged and left out. */
@@ -43,6 +51,9 @@ export interface CertificateStore {
   ordering?(host: string, order: () => Promise<number>): Promise<boolean>
   /** Another node stored a certificate for `host`. */
   onStored?(listener: (host: string) => void): void
+  /** Failed orders, shared by a fleet so that every node shows them and respects their backoff. */
+  loadFailure?(host: string): Promise<OrderFailure | undefined>
+  saveFailure?(host: string, failure: OrderFailure): Promise<void>
 }
 
 const ACCOUNT_FILE = 'account.json'

@@ -1,6 +1,7 @@
 /**
  * Automatic certificates and the ACME account shared by a fleet in Redis: `<prefix>certificates`
- * (host → certificate and key) and `<prefix>acme-accounts` (directory URL → account). One node
+ * (host → certificate and key), `<prefix>acme-accounts` (directory URL → account) and
+ * `<prefix>acme-failures` (host → last failed orders). One node
  * orders a host's certificate, under a lock; the others hear of it on the channel
  * `<prefix>certificates` (subscribed by the fleet) and load it. Every node answers HTTP-01 challenges, because they share
  * the account key. The state dir keeps a copy of everything, for a start while Redis is down.
@@ -8,7 +9,9 @@
 import type { Redis } from 'ioredis'
 import { oneLine } from '../errors'
 import { log } from '../lib/logger'
-import { describeCertificate, type AcmeAccount, type CertificateFiles, type CertificateStore, type StoredCertificate } from './certificate-files'
+import {
+  describeCertificate, type AcmeAccount, type CertificateFiles, type CertificateStore, type OrderFailure, type StoredCertificate,
+} from './certificate-files'
 import { FleetLock } from './fleet-lock'
 
 export class SharedCertificates implements CertificateStore {
@@ -59,7 +62,11 @@ export class SharedCertificates implements CertificateStore {
   async save(host: string, cert: string, key: string): Promise<StoredCertificate> {
     const stored = await this.#files.save(host, cert, key)
     try {
-      await this.#redis.multi().hset(this.#certificatesKey, host, JSON.stringify({ cert, key })).publish(this.channel, host).exec()
+      await this.#redis.multi()
+        .hset(this.#certificatesKey, host, JSON.stringify({ cert, key }))
+        .hdel(this.#failuresKey, host)
+        .publish(this.channel, host)
+        .exec()
     } catch (err) {
       log('error', 'certificate kept in the state dir only: redis unavailable', { host, error: oneLine(err) })
     }
@@ -107,6 +114,15 @@ export class SharedCertificates implements CertificateStore {
     return true
   }
 
+  async loadFailure(host: string): Promise<OrderFailure | undefined> {
+    const text = await this.#redis.hget(this.#failuresKey, host)
+    return text === null ? undefined : (JSON.parse(text) as OrderFailure)
+  }
+
+  async saveFailure(host: string, failure: OrderFailure): Promise<void> {
+    await this.#redis.hset(this.#failuresKey, host, JSON.stringify(failure))
+  }
+
   onStored(listener: (host: string) => void): void {
     this.#subscriber.on('message', (channel: string, host: string) => {
       if (channel === this.channel) listener(host)
@@ -117,6 +133,10 @@ export class SharedCertificates implements CertificateStore {
 
   get #certificatesKey(): string {
     return `${this.#prefix}certificates`
+  }
+
+  get #failuresKey(): string {
+    return `${this.#prefix}acme-failures`
   }
 
   get #accountsKey(): string {
