@@ -21,7 +21,7 @@
  * Env knobs: DURATION=5 (s per run)  CONNS=50  ROUNDS=3  WARMUP=1 (s, before every run; 0 = none)
  *   WORKERS=2  CASES=small,big64k,close  LOADGEN=wrk|autocannon (default: wrk if on PATH)
  *   MAX_LOAD=0 (if > 0, wait up to LOAD_WAIT_S=120 for the 1-min load average to drop below it)
- *   BENCH_JSON=path (also write the raw numbers as JSON)
+ *   BENCH_JSON=path (also write the raw numbers as JSON)  ACCESS_LOG=true|false (mproxy's --access-log)
  * Linux only (/proc). Every process it starts is stopped by pid at the end, on error and on SIGINT.
  */
 'use strict';
@@ -537,7 +537,8 @@ async function main() {
   const env = { ...process.env };
   for (const k of ['MPROXY_HTTP_PORT', 'HTTP_PORT', 'MPROXY_WORKERS', 'MPROXY_DEBUG', 'MPROXY_STATE_DIR']) delete env[k];
   const mp = spawnTracked('mproxy', process.execPath,
-    [BIN, 'run', '--http-port', '0', '--https-port', '0', '--workers', String(cfg.workers), '--state-dir', stateDir],
+    [BIN, 'run', '--http-port', '0', '--https-port', '0', '--workers', String(cfg.workers), '--state-dir', stateDir,
+      '--access-log', process.env.ACCESS_LOG === 'false' ? 'false' : 'true'],
     { stdio: ['ignore', logFd, logFd], env });
   fs.closeSync(logFd);
   const listening = await waitForFileLine(logFile, /"msg":"listening".*?"http":(\d+),"https":(\d+)/, mp, 'mproxy run');

@@ -107,6 +107,16 @@ describe('request log', () => {
     expect(line.bytes).toEqual(expect.any(Number))
     expect(line.requestId).toEqual(expect.any(String))
   })
+
+  it('writes none with --access-log false', async () => {
+    const backend = await startBackend()
+    const proxy = await startProxy({ workers: 1, args: ['--access-log', 'false'] })
+    await proxy.deploy([backend.address])
+
+    expect((await request(proxy.port, { path: '/first' })).status).toBe(200)
+    await proxy.stop()
+    expect(proxy.logs.filter((line) => line.msg === 'request')).toEqual([])
+  })
 })
 
 describe('upstream errors', () => {

@@ -55,6 +55,10 @@ export const RUN_FLAGS = {
     type: 'string', env: ['MPROXY_NODE_NAME'], helpValue: 'NAME', defaultText: 'HOSTNAME:HTTP_PORT (HOSTNAME:pidPID with --http-port 0)',
     summary: "This proxy's name in the fleet sharing its Redis, shown by list and deploy",
   },
+  'access-log': {
+    type: 'string', env: ['MPROXY_ACCESS_LOG'], helpValue: 'true|false', defaultText: 'true',
+    summary: 'Log one JSON line per request; false saves about a tenth of the CPU a request costs',
+  },
   debug: { type: 'boolean', env: ['MPROXY_DEBUG'], defaultText: 'false', summary: 'Log debug lines too' },
 } as const satisfies Record<string, RunFlagSpec>
 
@@ -74,6 +78,7 @@ export interface RunFlags {
   'redis-url'?: string
   'redis-prefix'?: string
   'node-name'?: string
+  'access-log'?: string
   debug?: boolean
 }
 
@@ -133,6 +138,8 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
   if (!/^[\w.:@-]{1,100}$/.test(nodeName)) {
     throw new InvalidOptionError(`invalid node name "${nodeName}": use up to 100 letters, digits and . _ : @ -`)
   }
+  const accessLog = flags['access-log'] ?? fromEnv('access-log', env)?.value ?? 'true'
+  if (accessLog !== 'true' && accessLog !== 'false') throw new InvalidOptionError(`invalid access log setting "${accessLog}": expected true or false`)
   const durationFromEnv = (variable: string, fallback: number) => (env[variable] ? parseDuration(env[variable] as string, variable) : fallback)
   return {
     httpPort,
@@ -142,6 +149,7 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
     trustedProxies: trusted.map((entry) => checkTrustedProxy(entry.trim())),
     shutdownTimeoutMs: shutdown === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(shutdown, 'shutdown timeout'),
     debug: flags.debug === true || isTrue(debugEnv),
+    accessLog: accessLog === 'true',
     redis: redisUrl === undefined ? undefined : {
       url: redisUrl,
       prefix: flags['redis-prefix'] ?? fromEnv('redis-prefix', env)?.value ?? DEFAULT_REDIS_PREFIX,

@@ -32,6 +32,7 @@ Logs are JSON lines on stdout. SIGTERM or SIGINT stops accepting connections, le
     'redis-url': Flags.string({ description: describeRunFlag('redis-url'), helpValue: 'URL' }),
     'redis-prefix': Flags.string({ description: describeRunFlag('redis-prefix'), helpValue: 'PREFIX' }),
     'node-name': Flags.string({ description: describeRunFlag('node-name'), helpValue: 'NAME' }),
+    'access-log': Flags.string({ description: describeRunFlag('access-log'), helpValue: 'true|false' }),
     debug: Flags.boolean({ description: describeRunFlag('debug') }),
   }
 

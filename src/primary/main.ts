@@ -40,6 +40,8 @@ export interface ServerOptions {
   /** How long SIGTERM waits for in-flight requests, in ms. */
   shutdownTimeoutMs: number
   debug: boolean
+  /** One log line per request. Default true. */
+  accessLog: boolean
   acme: AcmeOptions
   /** Keep the state in Redis, shared by a fleet of proxies. Default: none. */
   redis?: RedisOptions
@@ -65,6 +67,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       httpPort: options.httpPort,
       httpsPort: options.httpsPort,
       trustedProxies: options.trustedProxies,
+      accessLog: options.accessLog,
       // One set of TLS session ticket keys for all workers, so a session resumes on any of them.
       ticketKeys: randomBytes(48).toString('base64'),
     },

@@ -22,6 +22,7 @@ interface WorkerConfig {
   httpPort: number
   httpsPort: number
   trustedProxies: string[]
+  accessLog: boolean
   /** Base64 of the 48 bytes of TLS session ticket keys all workers share. */
   ticketKeys: string
 }
@@ -61,9 +62,10 @@ function main(): void {
   const trustedProxies = parseTrustedProxies(config.trustedProxies)
   const certificates = new CertificateSelector()
   let httpsPort = 0
-  const server = createProxyServer({ routes, trustedProxies, encrypted: false, httpsPort: () => httpsPort })
+  const accessLog = config.accessLog !== false
+  const server = createProxyServer({ routes, trustedProxies, accessLog, encrypted: false, httpsPort: () => httpsPort })
   server.on('error', (err) => log('error', 'http listener error', { port: config.httpPort, error: err.message }))
-  const tlsServer = createTlsProxyServer({ routes, trustedProxies, encrypted: true, httpsPort: () => httpsPort }, {
+  const tlsServer = createTlsProxyServer({ routes, trustedProxies, accessLog, encrypted: true, httpsPort: () => httpsPort }, {
     SNICallback: (servername, callback) => certificates.select(servername, callback),
     ticketKeys: Buffer.from(config.ticketKeys, 'base64'),
   })

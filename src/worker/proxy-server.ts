@@ -6,7 +6,8 @@
  *   2. rewrite headers: strip hop-by-hop, set X-Forwarded-*, X-Request-Id
  *   3. pick a target of the service (round-robin) and proxy through its keep-alive agent,
  *      counting the request in flight
- *   4. when the client response closes: release the in-flight count, write one log line
+ *   4. when the client response closes: release the in-flight count, write one log line (unless
+ *      --access-log=false)
  * WebSocket upgrades take steps 1-3 and stay in flight until the socket closes.
  * Listeners are shared functions that find their request through its Exchange: no closure is
  * allocated per request.
@@ -31,6 +32,8 @@ const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/'
 export interface ProxyServerOptions {
   routes: WorkerRoutes
   trustedProxies: BlockList | undefined
+  /** One log line per request. */
+  accessLog: boolean
   encrypted: boolean
   /** Where redirects to HTTPS point. */
   httpsPort(): number
@@ -71,7 +74,7 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, opti
   stripHopByHop(req.headers)
   const requestId = setForwardedHeaders(req.headers, { client, encrypted: options.encrypted, trustedProxies: options.trustedProxies })
   const exchange = new Exchange(req, res, route?.name ?? '', startedAt, route?.targetTimeoutMs ?? 0, client, requestId)
-  res.on('close', onResponseClose)
+  res.on('close', options.accessLog ? onResponseCloseLogged : onResponseClose)
   if (!route) sendErrorPage(res, 404)
   else if (route.acmeChallenges && req.url?.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
   else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
@@ -99,6 +102,11 @@ function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, ht
 }
 
 function onResponseClose(this: http.ServerResponse): void {
+  const exchange = Exchange.of(this.req)
+  exchange?.owner?.release(exchange)
+}
+
+function onResponseCloseLogged(this: http.ServerResponse): void {
   const exchange = Exchange.of(this.req)
   if (!exchange) return
   exchange.owner?.release(exchange)

@@ -1,0 +1,38 @@
+import os from 'node:os'
+import { resolveRunOptions, type RunFlags } from '../src/cli/run-options'
+import { InvalidOptionError } from '../src/errors'
+
+const resolve = (flags: RunFlags, env: NodeJS.ProcessEnv = {}) => resolveRunOptions({ 'state-dir': '/tmp/x', ...flags }, '0.0.0', env)
+
+describe('resolveRunOptions', () => {
+  it.each([
+    ['HOSTNAME:HTTP_PORT by default', {}, {}, `${os.hostname()}:80`],
+    ['the pid with --http-port 0', { 'http-port': 0 }, {}, `${os.hostname()}:pid${process.pid}`],
+    ['--node-name', { 'node-name': 'lb-1' }, { MPROXY_NODE_NAME: 'env' }, 'lb-1'],
+    ['MPROXY_NODE_NAME', {}, { MPROXY_NODE_NAME: 'lb-2.dc1' }, 'lb-2.dc1'],
+  ])('names the node after %s', (_case, flags, env, name) => {
+    expect(resolve({ 'redis-url': 'redis://r:6379/0', ...flags }, env).redis?.node).toBe(name)
+  })
+
+  it.each([
+    ['a node name with a space', { 'redis-url': 'redis://r', 'node-name': 'lb 1' }, /invalid node name "lb 1"/],
+    ['a Redis URL of another scheme', { 'redis-url': 'http://r' }, /invalid Redis URL "http:\/\/r"/],
+    ['an access log setting other than true or false', { 'access-log': 'no' }, /invalid access log setting "no": expected true or false/],
+  ])('refuses %s', (_case, flags, message) => {
+    expect(() => resolve(flags)).toThrow(InvalidOptionError)
+    expect(() => resolve(flags)).toThrow(message)
+  })
+
+  it.each([
+    ['on by default', {}, {}, true],
+    ['off with --access-log false', { 'access-log': 'false' }, {}, false],
+    ['off with MPROXY_ACCESS_LOG=false', {}, { MPROXY_ACCESS_LOG: 'false' }, false],
+    ['on when the flag beats the environment', { 'access-log': 'true' }, { MPROXY_ACCESS_LOG: 'false' }, true],
+  ])('keeps the access log %s', (_case, flags, env, on) => {
+    expect(resolve(flags, env).accessLog).toBe(on)
+  })
+
+  it('has no Redis and no node name without --redis-url', () => {
+    expect(resolve({}).redis).toBeUndefined()
+  })
+})
