@@ -102,6 +102,24 @@ describe('docker-compose.yml', () => {
   })
 })
 
+describe('docker-compose.fleet.yml', () => {
+  const compose = (...args: string[]) => run('docker-compose', [
+    '--project-directory', root, '-f', path.join(root, 'docker-compose.yml'), '-f', path.join(root, 'docker-compose.fleet.yml'), 'config', ...args,
+  ], 30_000, composeEnv())
+
+  it('adds Redis and a second proxy, both proxies sharing it under their own node names', async () => {
+    const services = await compose('--services')
+    expect(services.code).toBe(0)
+    expect(services.stdout.split('\n').filter(Boolean).sort()).toEqual(['proxy', 'proxy-2', 'redis', 'web'])
+
+    const { stdout } = await compose()
+    for (const node of ['proxy-1', 'proxy-2']) {
+      expect(stdout).toMatch(new RegExp(`MPROXY_NODE_NAME: ${node}\\n\\s+MPROXY_REDIS_URL: redis://redis:6379/0\\n`))
+    }
+    expect(stdout).toMatch(/- published: 8080\n\s+target: 80\n/)
+  })
+})
+
 describe('Dockerfiles', () => {
   const lintBin = path.join(root, 'node_modules', '.bin', 'dockerfile-utils')
 
