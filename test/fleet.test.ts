@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
-  collectBodies, defaultHandler, delayMs, expectAllServedBy, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
+  collectBodies, defaultHandler, delayMs, expectAllServedBy, onCleanup, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
   timed, waitUntil, type Backend, type CliResult, type LogLine, type Proxy, type RedisServer, type Response,
 } from './helpers'
+import { createRedisClient } from '../src/primary/redis-client'
 
 /**
  * A fleet: several `mproxy run` nodes (n1, n2, n3), each with its own state dir and one worker,
@@ -379,6 +380,35 @@ describe('fleet: several nodes on one Redis', () => {
 
       expect(status.code).toBe(0)
       expect(JSON.parse(status.stdout)).toMatchObject({ node: 'n1' })
+    })
+  })
+
+  describe('lost notifications', () => {
+    it('applies a change whose notification was lost, from its heartbeat check (within seconds)', async () => {
+      const redis = await startRedis()
+      const [a, b] = [await startBackend(), await startBackend()]
+      const [n1, n2] = await startFleet(redis, 2)
+      await n1.deploy([a.address])
+
+      // The change as a node writes it (see shared-state.ts), but with no PUBLISH.
+      const client = createRedisClient(redis.url)
+      onCleanup(async () => client.disconnect())
+      await client.connect()
+      const spec = {
+        name: 'default', hosts: [], targets: [b.address], healthCheck: { path: '/up', intervalMs: 100, timeoutMs: 1000 },
+        targetTimeoutMs: 30_000, drainTimeoutMs: 30_000, tls: false, tlsRedirect: true,
+      }
+      await client.eval(
+        `local revision = redis.call('INCR', KEYS[1])
+         redis.call('HSET', KEYS[2], 'default', '{"revision":' .. revision .. ',"origin":"elsewhere","spec":' .. ARGV[1] .. '}')`,
+        2, 'mproxy:revision', 'mproxy:services', JSON.stringify(spec))
+      const writtenAt = Date.now()
+
+      for (const node of [n1, n2]) {
+        await waitUntil(async () => (await getBody(node.port)) === b.name, CATCH_UP_TIMEOUT_MS, 'the change on every node')
+      }
+      // Two heartbeats (1 s each) and a health probe, with room for a loaded machine.
+      expect(Date.now() - writtenAt).toBeLessThan(4_000)
     })
   })
 
