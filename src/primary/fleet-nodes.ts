@@ -24,6 +24,8 @@ interface NodeRecord {
   heartbeatAt: number
   /** The newest revision of the shared state this node had read. */
   revision: number
+  /** The revision of the state it loaded at start: it never applies the changes up to it. */
+  startedWith: number
 }
 
 export interface AppliedReport extends AppliedChange {
@@ -32,6 +34,8 @@ export interface AppliedReport extends AppliedChange {
 
 export class FleetNodes {
   readonly self: string
+  /** The revision of the shared state this node loaded at start. */
+  startedWith = 0
   readonly #redis: Redis
   readonly #prefix: string
   readonly #version: string
@@ -45,7 +49,9 @@ export class FleetNodes {
 
   /** Queues this node's heartbeat on a pipeline (sent with the state check, in one round trip). */
   heartbeat(pipeline: ReturnType<Redis['pipeline']>, revision: number): void {
-    const record: NodeRecord = { pid: process.pid, hostname: os.hostname(), version: this.#version, heartbeatAt: Date.now(), revision }
+    const record: NodeRecord = {
+      pid: process.pid, hostname: os.hostname(), version: this.#version, heartbeatAt: Date.now(), revision, startedWith: this.startedWith,
+    }
     pipeline.hset(this.#nodesKey, this.self, JSON.stringify(record))
     pipeline.set(this.#aliveKey(this.self), `${os.hostname()} ${process.pid}`, 'PX', HEARTBEAT_TTL_MS)
   }
@@ -98,6 +104,12 @@ export class FleetNodes {
       })
     }
     return nodes
+  }
+
+  /** Per node: the revision of the state it loaded at start. */
+  async startRevisions(): Promise<Map<string, number>> {
+    const records = await this.#redis.hgetall(this.#nodesKey)
+    return new Map(Object.entries(records).map(([node, text]) => [node, (JSON.parse(text) as NodeRecord).startedWith ?? 0]))
   }
 
   async reportApplied(service: string, report: AppliedReport): Promise<void> {

@@ -68,7 +68,10 @@ export class Fleet implements Peers {
   /** Joins the fleet: heartbeats, and applies changes from now on. */
   async start(member: FleetMember): Promise<void> {
     this.#member = member
-    this.#epoch = this.#shared.epoch
+    // The registry holds what the store read at start: changes since then are caught up with.
+    this.#head = this.#shared.lastRead
+    this.#epoch = this.#head.epoch
+    this.nodes.startedWith = this.#head.revision
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.#shared.channel) return
       const [revision, service] = message.split(' ')
@@ -129,10 +132,15 @@ export class Fleet implements Peers {
         }
         if (poll % 10 !== 0) continue
         const live = await this.nodes.live()
+        const startedWith = await this.nodes.startRevisions()
         for (const node of pending) {
-          if (live.includes(node)) continue
-          pending.delete(node)
-          progress(`node ${node}: stopped heartbeating, not waiting for it`)
+          if (!live.includes(node)) {
+            pending.delete(node)
+            progress(`node ${node}: stopped heartbeating, not waiting for it`)
+          } else if ((startedWith.get(node) ?? 0) >= revision) {
+            pending.delete(node)
+            progress(`node ${node}: started with the change`)
+          }
         }
       } catch (err) {
         // The change is saved; only the view of the other nodes is lost while Redis is away.
@@ -226,6 +234,7 @@ export class Fleet implements Peers {
         log('warn', 'redis state was written anew: reapplying it', { epoch: head.epoch })
         member.forgetRevisions()
         this.#applying.clear()
+        this.nodes.startedWith = 0
       }
       this.#epoch = head.epoch
     }

@@ -76,8 +76,8 @@ export class SharedState {
   readonly #redis: Redis
   readonly #keys: [epoch: string, revision: string, services: string]
   readonly #label: string
-  /** The epoch this node last read; a different one means Redis lost its data meanwhile. */
-  #epoch: string | null = null
+  /** What this node last read in full; a different epoch later means Redis lost its data meanwhile. */
+  #lastRead: SharedHead = { epoch: null, revision: 0 }
 
   constructor(redis: Redis, prefix: string, label: string) {
     this.#redis = redis
@@ -86,8 +86,8 @@ export class SharedState {
     this.#label = label
   }
 
-  get epoch(): string | null {
-    return this.#epoch
+  get lastRead(): SharedHead {
+    return this.#lastRead
   }
 
   /** The cheap part, compared on every heartbeat. */
@@ -96,14 +96,14 @@ export class SharedState {
     return { epoch, revision: Number(revision ?? 0) }
   }
 
-  /** Every record, read atomically with the head. Remembers the epoch it read. */
+  /** Every record, read atomically with the head, which it remembers. */
   async read(): Promise<{ head: SharedHead; records: Map<string, SharedRecord> }> {
     const [epoch, revision, hash] = await this.#run('read', () =>
       replies(this.#redis.multi().get(this.#keys[0]).get(this.#keys[1]).hgetall(this.#keys[2]))) as [string | null, string | null, Record<string, string>]
     const records = new Map<string, SharedRecord>()
     for (const [name, text] of Object.entries(hash ?? {})) records.set(name, parseRecord(name, text, this.#label))
-    this.#epoch = epoch
-    return { head: { epoch, revision: Number(revision ?? 0) }, records }
+    this.#lastRead = { epoch, revision: Number(revision ?? 0) }
+    return { head: this.#lastRead, records }
   }
 
   /** One service's record, read atomically with the epoch. */
@@ -118,7 +118,7 @@ export class SharedState {
     const record = JSON.stringify(spec ? { origin, spec } : { origin, removed: true }).slice(1)
     const hosts = spec ? JSON.stringify(spec.hosts) : ''
     try {
-      return Number(await this.#redis.eval(COMMIT_SCRIPT, 3, ...this.#keys, name, record, hosts, this.channel, this.#epoch ?? ''))
+      return Number(await this.#redis.eval(COMMIT_SCRIPT, 3, ...this.#keys, name, record, hosts, this.channel, this.#lastRead.epoch ?? ''))
     } catch (err) {
       throw commitError(err, this.#label)
     }
