@@ -78,11 +78,14 @@ export class FleetNodes {
     await this.#redis.del(this.#aliveKey(this.self))
   }
 
-  async live(): Promise<string[]> {
-    const names = await this.#redis.hkeys(this.#nodesKey)
-    if (names.length === 0) return []
+  /** The live nodes, sorted by name, each with the revision of the state it loaded at start. */
+  async live(): Promise<Map<string, number>> {
+    const records = await this.#redis.hgetall(this.#nodesKey)
+    const names = Object.keys(records).sort()
+    if (names.length === 0) return new Map()
     const alive = await this.#redis.mget(names.map((name) => this.#aliveKey(name)))
-    return names.filter((_, index) => alive[index] !== null).sort()
+    return new Map(names.filter((_, index) => alive[index] !== null)
+      .map((name) => [name, (JSON.parse(records[name]) as NodeRecord).startedWith ?? 0]))
   }
 
   async list(): Promise<NodeStatus[]> {
@@ -104,12 +107,6 @@ export class FleetNodes {
       })
     }
     return nodes
-  }
-
-  /** Per node: the revision of the state it loaded at start. */
-  async startRevisions(): Promise<Map<string, number>> {
-    const records = await this.#redis.hgetall(this.#nodesKey)
-    return new Map(Object.entries(records).map(([node, text]) => [node, (JSON.parse(text) as NodeRecord).startedWith ?? 0]))
   }
 
   async reportApplied(service: string, report: AppliedReport): Promise<void> {

@@ -46,9 +46,11 @@ export class Fleet implements Peers {
   readonly #channels: string[]
   #member: FleetMember | undefined
   #heartbeat: NodeJS.Timeout | undefined
+  /**
+   * The shared state this node has caught up with. Its epoch is that of the revisions the
+   * registry holds: null when it holds none (started from the file while Redis was down).
+   */
   #head: SharedHead = { epoch: null, revision: 0 }
-  /** The epoch of the revisions the registry holds; null when it holds none (started from the file). */
-  #epoch: string | null = null
   #reconciling: Promise<void> | undefined
   #reconcileAgain = false
   #behindAtLastBeat = false
@@ -70,7 +72,6 @@ export class Fleet implements Peers {
     this.#member = member
     // The registry holds what the store read at start: changes since then are caught up with.
     this.#head = this.#shared.lastRead
-    this.#epoch = this.#head.epoch
     this.nodes.startedWith = this.#head.revision
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.#shared.channel) return
@@ -114,7 +115,7 @@ export class Fleet implements Peers {
   }
 
   async awaitApplied(service: string, revision: number, drainTimeoutMs: number, progress: Progress): Promise<void> {
-    const pending = new Set((await this.nodes.live()).filter((node) => node !== this.nodes.self))
+    const pending = new Set([...(await this.nodes.live()).keys()].filter((node) => node !== this.nodes.self))
     if (pending.size === 0) return
     const names = [...pending].join(', ')
     progress(`waiting for ${pending.size} other ${pending.size === 1 ? 'node' : 'nodes'} to switch and drain: ${names}`)
@@ -132,12 +133,12 @@ export class Fleet implements Peers {
         }
         if (poll % 10 !== 0) continue
         const live = await this.nodes.live()
-        const startedWith = await this.nodes.startRevisions()
         for (const node of pending) {
-          if (!live.includes(node)) {
+          const startedWith = live.get(node)
+          if (startedWith === undefined) {
             pending.delete(node)
             progress(`node ${node}: stopped heartbeating, not waiting for it`)
-          } else if ((startedWith.get(node) ?? 0) >= revision) {
+          } else if (startedWith >= revision) {
             pending.delete(node)
             progress(`node ${node}: started with the change`)
           }
@@ -210,7 +211,7 @@ export class Fleet implements Peers {
   async #reconcileChange({ revision, service }: ChangeHint): Promise<void> {
     if (revision <= this.#head.revision) return
     const { epoch, record } = revision === this.#head.revision + 1 ? await this.#shared.readOne(service) : { epoch: null, record: undefined }
-    if (epoch === null || epoch !== this.#epoch || !record) {
+    if (epoch === null || epoch !== this.#head.epoch || !record) {
       this.#reconcileAgain = true
       return
     }
@@ -228,15 +229,12 @@ export class Fleet implements Peers {
       this.#reconcileAgain = true
       return
     }
-    if (head.epoch !== this.#epoch) {
+    if (this.#head.epoch !== null && head.epoch !== this.#head.epoch) {
       // Revisions counted again from 1: what this node has applied says nothing about them.
-      if (this.#epoch !== null) {
-        log('warn', 'redis state was written anew: reapplying it', { epoch: head.epoch })
-        member.forgetRevisions()
-        this.#applying.clear()
-        this.nodes.startedWith = 0
-      }
-      this.#epoch = head.epoch
+      log('warn', 'redis state was written anew: reapplying it', { epoch: head.epoch })
+      member.forgetRevisions()
+      this.#applying.clear()
+      this.nodes.startedWith = 0
     }
     for (const [service, record] of records) {
       if (record.revision > this.#newest(service)) this.#apply(service, record)
