@@ -135,13 +135,9 @@ export class AcmeManager {
     try {
       const order = () => this.#orderUnlessStored(host, renewal)
       const ran = this.#store.ordering ? await this.#store.ordering(host, order) : (await order(), true)
-      if (!ran) {
-        // Another node of the fleet is ordering it, or waiting out its failure: its certificate is
-        // picked up when stored, its failure shows here and its backoff holds here too.
-        await this.#takeSharedFailure(host)
-        const retryAt = this.#failures.get(host)?.nextAttemptAt ?? 0
-        setTimeout(() => this.#check(), Math.max(FLEET_ORDER_RECHECK_MS, retryAt - Date.now())).unref()
-      }
+      // Another node of the fleet is ordering it: its certificate is picked up when stored, or
+      // its failure when recorded.
+      if (!ran) setTimeout(() => this.#check(), FLEET_ORDER_RECHECK_MS).unref()
     } catch (err) {
       log('warn', 'cannot coordinate the certificate order with the fleet', { host, error: oneLine(err) })
       setTimeout(() => this.#check(), this.#options.retryBaseMs).unref()
@@ -150,10 +146,14 @@ export class AcmeManager {
     }
   }
 
-  /** Resolves with the backoff before the next attempt: 0 after a success. */
-  async #orderUnlessStored(host: string, renewal: boolean): Promise<number> {
-    if (await this.#adopt(host)) return 0
-    await this.#takeSharedFailure(host)
+  async #orderUnlessStored(host: string, renewal: boolean): Promise<void> {
+    if (await this.#adopt(host)) return
+    // Another node's failed order holds here too: its backoff, and its count for the next one.
+    const failure = await this.#takeSharedFailure(host)
+    if (failure && Date.now() < failure.nextAttemptAt) {
+      setTimeout(() => this.#check(), failure.nextAttemptAt - Date.now()).unref()
+      return
+    }
     // HTTP-01 first; after a failure, TLS-ALPN-01 (port 443 only), then alternate.
     const challengeType = (this.#failures.get(host)?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
     log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, challenge: challengeType, directory: this.#options.directoryUrl })
@@ -190,7 +190,6 @@ export class AcmeManager {
       const stored = this.#certificates.get(host)
       log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, challenge: challengeType, notAfter: stored?.notAfter.toISOString() })
       void this.#onChange().catch(() => {})
-      return 0
     } catch (err) {
       const previous = this.#failures.get(host)
       const count = (previous?.count ?? 0) + 1
@@ -201,14 +200,20 @@ export class AcmeManager {
       await this.#store.saveFailure?.(host, failure).catch(() => {})
       log('error', 'certificate order failed', { host, challenge: challengeType, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
       setTimeout(() => this.#check(), delay).unref()
-      return delay
     }
   }
 
-  /** Another node's failures count here: the challenge type alternates and the backoff grows fleet-wide. */
-  async #takeSharedFailure(host: string): Promise<void> {
+  /**
+   * Another node's failures count here: `list` shows them, the challenge type alternates and the
+   * backoff grows fleet-wide. Returns the failure that now holds for the host.
+   */
+  async #takeSharedFailure(host: string): Promise<OrderFailure | undefined> {
     const shared = await this.#store.loadFailure?.(host).catch(() => undefined)
-    if (shared && shared.count > (this.#failures.get(host)?.count ?? 0)) this.#failures.set(host, shared)
+    if (shared && shared.count > (this.#failures.get(host)?.count ?? 0)) {
+      this.#failures.set(host, shared)
+      log('info', 'certificate order failed on another node', { host, error: shared.error, retryIn: formatDuration(Math.max(0, shared.nextAttemptAt - Date.now())) })
+    }
+    return this.#failures.get(host)
   }
 
   /**

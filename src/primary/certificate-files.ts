@@ -45,10 +45,9 @@ export interface CertificateStore {
   saveAccount(account: AcmeAccount): Promise<void>
   /**
    * Runs `order` unless another node of the fleet is ordering a certificate for `host`; false
-   * when it did not run. `order` resolves with how long the host must not be ordered again (a
-   * failure's backoff), which then holds for the whole fleet. Without a fleet, it always runs.
+   * when it did not run. Without a fleet, it always runs.
    */
-  ordering?(host: string, order: () => Promise<number>): Promise<boolean>
+  ordering?(host: string, order: () => Promise<void>): Promise<boolean>
   /** Another node stored a certificate for `host`. */
   onStored?(listener: (host: string) => void): void
   /** Failed orders, shared by a fleet so that every node shows them and respects their backoff. */

@@ -65,12 +65,6 @@ export class FleetLock {
     await this.#redis.eval(RELEASE_SCRIPT, 1, this.#key, this.#value).catch(() => {})
   }
 
-  /** Keeps the lock, no longer renewed, until `ms` from now: others wait out a backoff. */
-  async holdFor(ms: number): Promise<void> {
-    clearInterval(this.#renewal)
-    await this.#redis.eval(EXTEND_SCRIPT, 1, this.#key, this.#value, Math.max(1, Math.round(ms))).catch(() => {})
-  }
-
   async #extend(): Promise<void> {
     try {
       if (Number(await this.#redis.eval(EXTEND_SCRIPT, 1, this.#key, this.#value, LOCK_TTL_MS)) === 0) {

@@ -100,16 +100,13 @@ export class SharedCertificates implements CertificateStore {
     await this.#files.saveAccount(account)
   }
 
-  async ordering(host: string, order: () => Promise<number>): Promise<boolean> {
+  async ordering(host: string, order: () => Promise<void>): Promise<boolean> {
     const lock = await FleetLock.tryAcquire(this.#redis, `${this.#prefix}lock:certificate:${host}`, this.#node, `the certificate of ${host}`)
     if (!(lock instanceof FleetLock)) return false
-    let backoffMs = 0
     try {
-      backoffMs = await order()
+      await order()
     } finally {
-      // After a failed order the lock stays until the backoff has passed: N nodes retrying on
-      // their own would spend the CA's failed-validation limit N times as fast.
-      await (backoffMs > 0 ? lock.holdFor(backoffMs) : lock.release())
+      await lock.release()
     }
     return true
   }
