@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
-  collectBodies, defaultHandler, delayMs, expectAllServedBy, onCleanup, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
+  collectBodies, defaultHandler, expectAllServedBy, onCleanup, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
   timed, waitUntil, type Backend, type CliResult, type LogLine, type Proxy, type RedisServer, type Response,
 } from './helpers'
 import { createRedisClient } from '../src/primary/redis-client'
@@ -68,14 +68,17 @@ function deployVia(node: Proxy, targets: string[], flags: string[] = []): Promis
 }
 
 /**
- * Stops Redis long enough for every node to notice (failed reconnect attempts, so that they log
- * `redis reconnected` later), then starts it again: with its data if it persists, empty if not.
+ * Stops Redis until every node has noticed (logged a `redis error`, so that it logs `redis
+ * reconnected` later), then starts it again: with its data if it persists, empty if not.
  */
-async function redisOutage(redis: RedisServer): Promise<void> {
+async function redisOutage(redis: RedisServer, nodes: Proxy[]): Promise<void> {
+  const errorsBefore = nodes.map(redisErrors)
   await redis.stop()
-  await delayMs(1_000)
+  await waitUntil(() => nodes.every((node, i) => redisErrors(node) > errorsBefore[i]), RECONNECT_TIMEOUT_MS, 'every node to notice')
   await redis.restart()
 }
+
+const redisErrors = (node: Proxy): number => node.logs.filter((line) => line.msg === 'redis error').length
 
 const appliedFromOtherNode = (line: LogLine): boolean => line.msg === 'applied change from another node'
 const redisReconnected = (line: LogLine): boolean => line.msg === 'redis reconnected'
@@ -434,7 +437,7 @@ describe('fleet: several nodes on one Redis', () => {
       const [n1, n2] = await startFleet(redis, 2)
       await n1.deploy([a.address])
 
-      await redisOutage(redis)
+      await redisOutage(redis, [n1, n2])
       await Promise.all([n1, n2].map((node) => node.waitForLog(redisReconnected, RECONNECT_TIMEOUT_MS)))
       await n2.deploy([b.address])
 
@@ -462,7 +465,7 @@ describe('fleet: several nodes on one Redis', () => {
       const [n1, n2] = await startFleet(redis, 2)
       await n1.deploy([a.address])
 
-      await redisOutage(redis)
+      await redisOutage(redis, [n1, n2])
       const writer = await Promise.any([n1, n2].map((node) => node.waitForLog(wroteBackState, RECONNECT_TIMEOUT_MS).then(() => node)))
       const other = writer === n1 ? n2 : n1
       await Promise.all([n1, n2].map((node) => node.waitForLog(redisReconnected, RECONNECT_TIMEOUT_MS)))
