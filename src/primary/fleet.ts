@@ -76,12 +76,12 @@ export class Fleet implements Peers {
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.#shared.channel) return
       const [revision, service] = message.split(' ')
-      this.#reconcileInBackground(service === undefined ? undefined : { revision: Number(revision), service })
+      this.#inBackground(this.#reconcile(service === undefined ? undefined : { revision: Number(revision), service }))
     })
     // On every (re)connection: subscribe (again), and catch up with what was missed meanwhile.
     this.#subscriber.on('ready', () => {
       this.#subscriber.subscribe(...this.#channels).catch((err) => log('warn', 'cannot subscribe to fleet changes', { error: oneLine(err) }))
-      this.#reconcileInBackground()
+      this.#inBackground(this.#reconcileIfBehind())
     })
     // Redis down at start: the subscriber keeps reconnecting by itself, and the heartbeat checks.
     this.#subscriber.connect().catch(() => {})
@@ -110,7 +110,7 @@ export class Fleet implements Peers {
   }
 
   async catchUp(service: string): Promise<void> {
-    if (this.#isBehind(await this.#shared.head())) await this.#reconcile()
+    await this.#reconcileIfBehind()
     await this.#applying.get(service)?.done
   }
 
@@ -164,7 +164,7 @@ export class Fleet implements Peers {
       // A change seen here is usually being notified at the same moment: read everything only
       // if this node is still behind one beat later (a lost notification).
       const behind = this.#isBehind({ epoch, revision: Number(revision ?? 0) })
-      if (behind && this.#behindAtLastBeat) this.#reconcileInBackground()
+      if (behind && this.#behindAtLastBeat) this.#inBackground(this.#reconcile())
       this.#behindAtLastBeat = behind
     } catch {
       // The client's error listener has logged it; the next beat tries again.
@@ -176,8 +176,12 @@ export class Fleet implements Peers {
     return head.epoch === null || head.epoch !== this.#head.epoch || head.revision !== this.#head.revision
   }
 
-  #reconcileInBackground(change?: ChangeHint): void {
-    this.#reconcile(change).catch((err) => {
+  async #reconcileIfBehind(): Promise<void> {
+    if (this.#isBehind(await this.#shared.head())) await this.#reconcile()
+  }
+
+  #inBackground(reconciling: Promise<void>): void {
+    reconciling.catch((err) => {
       // While the connection is down its own listener reports it, and the next heartbeat retries.
       if (this.#redis.status === 'ready') log('warn', 'cannot read fleet changes', { error: oneLine(err) })
     })
