@@ -785,14 +785,23 @@ async function stopChild(child: ChildProcess): Promise<void> {
 /** A TCP forwarder on a kernel-picked port whose destination port can be set later. */
 async function startForwarder(): Promise<{ port: number; target: number }> {
   const forwarder = { port: 0, target: 0 }
+  const sockets = new Set<net.Socket>()
   const server = net.createServer((socket) => {
     const upstream = net.connect(forwarder.target, '127.0.0.1')
+    for (const end of [socket, upstream]) {
+      sockets.add(end)
+      end.once('close', () => sockets.delete(end))
+    }
     socket.on('error', () => upstream.destroy())
     upstream.on('error', () => socket.destroy())
     socket.pipe(upstream).pipe(socket)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  onCleanup(() => new Promise<void>((resolve) => {
+    // close() waits for every connection: one the validator left half-open would hang the test.
+    server.close(() => resolve())
+    for (const socket of sockets) socket.destroy()
+  }))
   forwarder.port = (server.address() as net.AddressInfo).port
   return forwarder
 }
