@@ -12,8 +12,10 @@ node_modules/.package-lock.json: package-lock.json
 deps: node_modules/.package-lock.json
 
 # Builds if needed, then runs the proxy in the foreground (HTTP_PORT=8080 make run for a high port).
+# `npm start` puts node_modules/.bin first on PATH, so the proxy runs on the pinned Node 24
+# (the `node` devDependency) whatever the machine's own Node is.
 run: build
-	./bin/run.js run
+	npm start
 
 test:
 	./scripts/test.sh
