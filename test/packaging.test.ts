@@ -134,7 +134,7 @@ describe('Dockerfiles', () => {
 
   it('the proxy image runs `mproxy run` as PID 1, unprivileged, with a state volume and a health check', () => {
     const df = read('Dockerfile')
-    expect(df).toMatch(/^FROM node:20-slim AS build$/m)
+    expect(df).toMatch(/^FROM node:24-slim AS build$/m)
     expect(df).toMatch(/^ENTRYPOINT \["mproxy", "run"\]$/m) // exec form: SIGTERM reaches node
     expect(df).toMatch(/^STOPSIGNAL SIGTERM$/m)
     expect(df).toMatch(/^USER mproxy$/m)
