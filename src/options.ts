@@ -13,6 +13,8 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 export const DEFAULT_TARGET_TIMEOUT_MS = 30_000
 /** How long SIGTERM waits for in-flight requests before cutting them. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
+/** Long enough for server-sent events with a sparse heartbeat; a stalled response is cut after it. */
+export const DEFAULT_RESPONSE_IDLE_TIMEOUT_MS = 300_000
 export const DEFAULT_SERVICE_NAME = 'default'
 export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory'
 export const LETS_ENCRYPT_STAGING_DIRECTORY = 'https://acme-staging-v02.api.letsencrypt.org/directory'
@@ -46,6 +48,12 @@ export interface ServiceSpec {
   targetTimeoutMs: number
   /** Longest wait for in-flight requests on a replaced target, in ms. Default 30000. */
   drainTimeoutMs: number
+  /**
+   * A replaced target's WebSockets are waited for like requests (up to the drain timeout),
+   * instead of closed right after the switch so that their clients reconnect to the new target.
+   * Default false.
+   */
+  drainWebSockets: boolean
   /** Serve the hosts over HTTPS. Default false. */
   tls: boolean
   /** With TLS, answer plain HTTP with a redirect to HTTPS. Default true. */
@@ -78,6 +86,7 @@ export function normalizeServiceSpec(input: {
   healthCheck?: Partial<HealthCheckOptions>
   targetTimeoutMs?: number
   drainTimeoutMs?: number
+  drainWebSockets?: boolean
   tls?: boolean
   tlsRedirect?: boolean
   tlsCertificatePath?: string
@@ -102,6 +111,7 @@ export function normalizeServiceSpec(input: {
     },
     targetTimeoutMs: checkTimeout('target timeout', input.targetTimeoutMs ?? DEFAULT_TARGET_TIMEOUT_MS),
     drainTimeoutMs: checkTimeout('drain timeout', input.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, { allowZero: true }),
+    drainWebSockets: input.drainWebSockets === true,
     ...tls,
   }
 }

@@ -185,14 +185,31 @@ describe('WebSocket upgrades', () => {
     await waitUntil(async () => (await inflightOf(proxy, backend.address)) === 0, SHORT_TIMEOUT_MS, 'the count to drop when it closes')
   })
 
-  it('makes a redeploy wait until the upgraded connection closes', async () => {
+  it('closes the old target\'s upgraded connections right after a redeploy switches, and does not wait for them', async () => {
+    const [a, b] = [await startBackend(), await startBackend()]
+    const proxy = await startProxy({ workers: 1 })
+    await proxy.deploy([a.address])
+    const ws = await openUpgrade(proxy.port)
+    expect(await ws.echo('one')).toBe('one')
+
+    const startedAt = Date.now()
+    await proxy.deploy([b.address], ['--drain-timeout', '20s'])
+    await ws.closed
+    expect(Date.now() - startedAt).toBeLessThan(10_000)
+    // The client reconnects, to the new target.
+    const again = await openUpgrade(proxy.port)
+    expect(await again.echo('two')).toBe('two')
+    expect(await getBody(proxy.port)).toBe(b.name)
+  })
+
+  it('with --drain-websockets, makes a redeploy wait until the upgraded connection closes', async () => {
     const [a, b] = [await startBackend(), await startBackend()]
     const proxy = await startProxy({ workers: 1 })
     await proxy.deploy([a.address])
     const ws = await openUpgrade(proxy.port)
     expect(await ws.echo('one')).toBe('one')
     let deployDone = false
-    const deploy = proxy.deploy([b.address], ['--drain-timeout', '20s']).finally(() => (deployDone = true))
+    const deploy = proxy.deploy([b.address], ['--drain-timeout', '20s', '--drain-websockets']).finally(() => (deployDone = true))
 
     await waitUntil(async () => (await getBody(proxy.port)) === b.name, 10_000, 'traffic to switch to the new target')
     // The switched-away target is listed as draining, with the socket still counted.

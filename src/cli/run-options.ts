@@ -10,7 +10,7 @@ import { formatDuration, parseDuration } from '../lib/duration'
 import { resolveStateDir } from '../lib/state-dir'
 import {
   DEFAULT_ACME_CHECK_INTERVAL_MS, DEFAULT_ACME_RETRY_BASE_MS, DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT, DEFAULT_REDIS_PREFIX,
-  DEFAULT_SHUTDOWN_TIMEOUT_MS, LETS_ENCRYPT_DIRECTORY, LETS_ENCRYPT_STAGING_DIRECTORY,
+  DEFAULT_RESPONSE_IDLE_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, LETS_ENCRYPT_DIRECTORY, LETS_ENCRYPT_STAGING_DIRECTORY,
 } from '../options'
 import type { ServerOptions } from '../primary/main'
 
@@ -35,6 +35,10 @@ export const RUN_FLAGS = {
   'shutdown-timeout': {
     type: 'string', env: ['MPROXY_SHUTDOWN_TIMEOUT'], helpValue: 'DURATION', defaultText: formatDuration(DEFAULT_SHUTDOWN_TIMEOUT_MS),
     summary: 'How long SIGTERM waits for in-flight requests before cutting them',
+  },
+  'response-idle-timeout': {
+    type: 'string', env: ['MPROXY_RESPONSE_IDLE_TIMEOUT'], helpValue: 'DURATION', defaultText: formatDuration(DEFAULT_RESPONSE_IDLE_TIMEOUT_MS),
+    summary: 'Cut a response (closing the client connection) when its upstream sends nothing for this long; streams should send more often',
   },
   'state-dir': {
     type: 'string', env: ['MPROXY_STATE_DIR'], helpValue: 'DIR', defaultText: '$XDG_STATE_HOME/mproxy, else ~/.local/state/mproxy',
@@ -71,6 +75,7 @@ export interface RunFlags {
   workers?: number
   'trusted-proxy'?: string[]
   'shutdown-timeout'?: string
+  'response-idle-timeout'?: string
   'state-dir'?: string
   'acme-directory'?: string
   'acme-staging'?: boolean
@@ -128,6 +133,7 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
   }
   const trusted = flags['trusted-proxy'] ?? fromEnv('trusted-proxy', env)?.value.split(',') ?? []
   const shutdown = flags['shutdown-timeout'] ?? fromEnv('shutdown-timeout', env)?.value
+  const responseIdle = flags['response-idle-timeout'] ?? fromEnv('response-idle-timeout', env)?.value
   const debugEnv = fromEnv('debug', env)?.value
   const staging = flags['acme-staging'] === true || isTrue(fromEnv('acme-staging', env)?.value)
   const directoryUrl = flags['acme-directory'] ?? fromEnv('acme-directory', env)?.value ??
@@ -148,6 +154,7 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
     stateDir: resolveStateDir(flags['state-dir'], env),
     trustedProxies: trusted.map((entry) => checkTrustedProxy(entry.trim())),
     shutdownTimeoutMs: shutdown === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(shutdown, 'shutdown timeout'),
+    responseIdleTimeoutMs: responseIdle === undefined ? DEFAULT_RESPONSE_IDLE_TIMEOUT_MS : parseDuration(responseIdle, 'response idle timeout'),
     debug: flags.debug === true || isTrue(debugEnv),
     accessLog: accessLog === 'true',
     redis: redisUrl === undefined ? undefined : {

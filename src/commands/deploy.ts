@@ -45,6 +45,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     'deploy-timeout': duration('Longest wait for the new targets to become healthy', DEFAULT_DEPLOY_TIMEOUT_MS),
     'drain-timeout': duration('Longest wait for in-flight requests on replaced targets; the rest are cut', DEFAULT_DRAIN_TIMEOUT_MS),
     'target-timeout': duration('Longest wait for a target to start answering a request (then 504)', DEFAULT_TARGET_TIMEOUT_MS),
+    'drain-websockets': Flags.boolean({ description: "Wait for the replaced targets' WebSockets during the drain, instead of closing them right after the switch so that clients reconnect to the new target [default: false]" }),
     force: Flags.boolean({ description: 'Switch without waiting for health checks [default: false]' }),
     quiet: Flags.boolean({ char: 'q', description: 'Print nothing but errors [default: false]' }),
   }
@@ -72,6 +73,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
       deployTimeoutMs: parseDuration(flags['deploy-timeout'], 'deploy timeout'),
       drainTimeoutMs: parseDuration(flags['drain-timeout'], 'drain timeout'),
       targetTimeoutMs: parseDuration(flags['target-timeout'], 'target timeout'),
+      drainWebSockets: flags['drain-websockets'],
       force: flags.force,
     }
     const print = (line: string) => { if (!flags.quiet) this.log(line) }

@@ -26,6 +26,7 @@ Logs are JSON lines on stdout. SIGTERM or SIGINT stops accepting connections, le
     workers: Flags.integer({ description: describeRunFlag('workers') }),
     'trusted-proxy': Flags.string({ description: describeRunFlag('trusted-proxy'), multiple: true, helpValue: 'CIDR' }),
     'shutdown-timeout': Flags.string({ description: describeRunFlag('shutdown-timeout'), helpValue: 'DURATION' }),
+    'response-idle-timeout': Flags.string({ description: describeRunFlag('response-idle-timeout'), helpValue: 'DURATION' }),
     'acme-directory': Flags.string({ description: describeRunFlag('acme-directory'), helpValue: 'URL' }),
     'acme-staging': Flags.boolean({ description: describeRunFlag('acme-staging') }),
     'acme-email': Flags.string({ description: describeRunFlag('acme-email'), helpValue: 'EMAIL' }),

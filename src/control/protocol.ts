@@ -20,6 +20,8 @@ export interface DeployRequest {
   deployTimeoutMs?: number
   drainTimeoutMs?: number
   targetTimeoutMs?: number
+  /** Wait for the old target's WebSockets instead of closing them after the switch. */
+  drainWebSockets?: boolean
   force: boolean
 }
 
@@ -64,6 +66,7 @@ export interface ServiceStatus {
   certificates: HostCertificateStatus[]
   healthCheck: HealthCheckOptions
   drainTimeoutMs: number
+  drainWebSockets: boolean
   targetTimeoutMs: number
 }
 

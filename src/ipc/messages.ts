@@ -11,6 +11,8 @@ export interface RouteService {
   /** Targets to balance over, healthy ones only (all of them if none is healthy). */
   targets: string[]
   targetTimeoutMs: number
+  /** When a target of this service is replaced, its WebSockets drain instead of closing at once. */
+  drainWebSockets: boolean
   /** Answer plain HTTP with a redirect to HTTPS (TLS services whose certificate is loaded). */
   tlsRedirect: boolean
   /** Answer ACME HTTP-01 challenges for these hosts (automatic certificates). */

@@ -42,6 +42,8 @@ export interface ServerOptions {
   debug: boolean
   /** One log line per request. Default true. */
   accessLog: boolean
+  /** A response whose upstream sends nothing for this long is cut. */
+  responseIdleTimeoutMs: number
   acme: AcmeOptions
   /** Keep the state in Redis, shared by a fleet of proxies. Default: none. */
   redis?: RedisOptions
@@ -68,6 +70,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       httpsPort: options.httpsPort,
       trustedProxies: options.trustedProxies,
       accessLog: options.accessLog,
+      responseIdleTimeoutMs: options.responseIdleTimeoutMs,
       // One set of TLS session ticket keys for all workers, so a session resumes on any of them.
       ticketKeys: randomBytes(48).toString('base64'),
     },

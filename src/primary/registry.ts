@@ -84,6 +84,7 @@ export class Registry implements FleetMember {
           // With no healthy target, trying them all beats answering 503 on a health-check blip.
           targets: (healthy.length > 0 ? healthy : targets).map((target) => target.address),
           targetTimeoutMs: spec.targetTimeoutMs,
+          drainWebSockets: spec.drainWebSockets,
           tlsRedirect: this.#certificates.redirects(spec, certificate),
           acmeChallenges: certificate.kind === 'automatic',
         }
@@ -102,6 +103,7 @@ export class Registry implements FleetMember {
       healthCheck: request.healthCheck,
       targetTimeoutMs: request.targetTimeoutMs,
       drainTimeoutMs: request.drainTimeoutMs,
+      drainWebSockets: request.drainWebSockets,
       tls: request.tls,
       tlsRedirect: request.tlsRedirect,
       tlsCertificatePath: request.tlsCertificatePath,
@@ -214,6 +216,7 @@ export class Registry implements FleetMember {
       certificates: this.#certificates.status(spec, certificate),
       healthCheck: spec.healthCheck,
       drainTimeoutMs: spec.drainTimeoutMs,
+      drainWebSockets: spec.drainWebSockets,
       targetTimeoutMs: spec.targetTimeoutMs,
       targets: [...targets, ...draining].map((target) => ({
         address: target.address,

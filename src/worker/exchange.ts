@@ -1,43 +1,131 @@
 /**
- * One proxied request: what the pipeline, the target proxy and the request log share. It is
- * tagged on the client request, so the per-request listeners can be shared functions instead
- * of closures.
+ * One proxied request, from the client's head to the end of its response. It is the upstream
+ * client's handler (undici's dispatch API): response chunks are written straight to the client
+ * response, with backpressure both ways, and no stream is built around them.
+ *
+ * It is also a node of its target's in-flight list (`prev`/`next`), so counting a request costs
+ * no allocation and keeps nothing alive after it ends.
  */
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
+import type { Dispatcher } from 'undici'
+import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
 
 const EXCHANGE = Symbol('mproxy.exchange')
 type Tagged = { [EXCHANGE]?: Exchange }
 
-/** The side an exchange is in flight on, told when the client response closes. */
+/** Why mproxy itself ended an upstream request: the answer is then 504, or a cut. */
+export type AbortReason = 'timeout' | 'drain'
+
+/** Where an exchange reports the end of its upstream request. */
 export interface ExchangeOwner {
+  /** The upstream request failed; `exchange.responded` tells whether the client saw a head. */
+  failed(exchange: Exchange, err: Error): void
+  /** The client response closed (finished or cut): the request is no longer in flight. */
   release(exchange: Exchange): void
+  /** True while answers must carry `Connection: close` (the worker is stopping). */
+  closingClientConnections(): boolean
 }
 
-export class Exchange {
-  /** Set once the upstream request exists, so a timeout or a drain cut can abort it. */
-  proxyReq: ClientRequest | undefined = undefined
-  /** Upstream response headers arrived: the target timeout no longer applies. */
-  responded = false
-  /** Why mproxy itself ended the upstream request; makes the answer 504 rather than 502. */
-  abortReason: 'timeout' | 'drain' | undefined = undefined
-  bytes = 0
+export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
+  host = ''
+  requestId = ''
+  hasBody = false
+  upstreamHeaders: string[] = []
+  /** The service that routed it ('' for mproxy's own answers). */
+  service = ''
+  targetTimeoutMs = 0
+  /** The target address it went to. */
   target = ''
   owner: ExchangeOwner | undefined = undefined
+  controller: Dispatcher.DispatchController | undefined = undefined
+  /** When the request, body included, was fully sent upstream (0 until then). */
+  sentAt = 0
+  /** The upstream answered: its head is written to the client. */
+  responded = false
+  /** The upstream request ended (completed or failed). */
+  settled = false
+  abortReason: AbortReason | undefined = undefined
+  /** Attempts made on a stale pooled connection: one retry at most. */
+  retries = 0
+  /** Response body bytes sent to the client. */
+  bytes = 0
+  // In-flight list links (see InflightList).
+  prev: Exchange | undefined = undefined
+  next: Exchange | undefined = undefined
 
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    readonly service: string,
     readonly startedAt: number,
-    readonly targetTimeoutMs: number,
     readonly client: string,
-    readonly requestId: string,
   ) {
-    ;(req as Tagged)[EXCHANGE] = this
+    ;(res as Tagged)[EXCHANGE] = this
   }
 
-  /** The exchange of a client request (a response finds it through `res.req`). */
-  static of(req: IncomingMessage): Exchange | undefined {
-    return (req as Tagged)[EXCHANGE]
+  /** The exchange of a client response. */
+  static of(res: ServerResponse): Exchange | undefined {
+    return (res as Tagged)[EXCHANGE]
   }
+
+  /** Ends the upstream request on mproxy's own account (target timeout, drain cut). */
+  abort(reason: AbortReason): void {
+    if (this.settled || this.abortReason !== undefined) return
+    this.abortReason = reason
+    if (this.responded) this.res.destroy()
+    else this.controller?.abort(new Error(reason === 'timeout' ? 'no response within the target timeout' : 'cut at the end of the drain timeout'))
+  }
+
+  /** A new attempt starts from a clean handler state. */
+  resetForRetry(): void {
+    this.retries++
+    this.controller = undefined
+    this.sentAt = 0
+    this.settled = false
+  }
+
+  // undici's handler
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    // Aborted (timeout, drain, client gone) before the upstream client got to it.
+    if (this.abortReason !== undefined || this.res.destroyed) controller.abort(new Error('request ended before it was sent'))
+  }
+
+  onRequestSent(): void {
+    this.sentAt = performance.now()
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    // 1xx answers are informational; Node's server has already answered 100-continue.
+    if (statusCode < 200) return
+    this.responded = true
+    const res = this.res
+    if (res.destroyed) return controller.abort(new Error('client gone'))
+    // An upload the upstream did not wait for is still arriving: that connection cannot be reused.
+    const close = this.owner!.closingClientConnections() || (this.hasBody && !this.req.complete)
+    res.writeHead(statusCode, statusMessage || undefined, clientResponseHeaders(headers, close) as unknown as string[])
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytes += chunk.length
+    if (!this.res.write(chunk)) {
+      controller.pause()
+      this.res.once('drain', resumeUpstream)
+    }
+  }
+
+  onResponseEnd(): void {
+    this.settled = true
+    this.res.end()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.settled = true
+    this.owner!.failed(this, err)
+  }
+}
+
+function resumeUpstream(this: ServerResponse): void {
+  Exchange.of(this)?.controller?.resume()
 }

@@ -23,6 +23,8 @@ interface WorkerConfig {
   httpsPort: number
   trustedProxies: string[]
   accessLog: boolean
+  /** A response whose upstream sends nothing for this long is cut. */
+  responseIdleTimeoutMs: number
   /** Base64 of the 48 bytes of TLS session ticket keys all workers share. */
   ticketKeys: string
 }
@@ -52,17 +54,18 @@ function main(): void {
   const reporter: InflightReporter = new InflightReporter(() => routes.targets(), (inflight) => send({ mproxy: 1, type: 'inflight', inflight }))
   let listening = false
   let shuttingDown = false
-  const routes = new WorkerRoutes({
+  const accessLog = config.accessLog !== false
+  const routes: WorkerRoutes = new WorkerRoutes({
     closingClientConnections: () => shuttingDown,
     onCountChange(target) {
       if (target.retired && target.inflight === 0) routes.collectRetired()
       reporter.changed(target)
     },
-  })
+    reroute: (exchange) => routes.match(exchange.host)?.pick(),
+  }, { responseIdleTimeoutMs: config.responseIdleTimeoutMs, accessLog })
   const trustedProxies = parseTrustedProxies(config.trustedProxies)
   const certificates = new CertificateSelector()
   let httpsPort = 0
-  const accessLog = config.accessLog !== false
   const server = createProxyServer({ routes, trustedProxies, accessLog, encrypted: false, httpsPort: () => httpsPort })
   server.on('error', (err) => log('error', 'http listener error', { port: config.httpPort, error: err.message }))
   const tlsServer = createTlsProxyServer({ routes, trustedProxies, accessLog, encrypted: true, httpsPort: () => httpsPort }, {

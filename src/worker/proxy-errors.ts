@@ -1,4 +1,5 @@
-/** The one place where a proxying failure becomes an HTTP status. */
+/** The one place where a proxying failure becomes an HTTP status, or a retry. */
+import type { Exchange } from './exchange'
 
 export type ProxyErrorStatus = 499 | 502 | 504
 
@@ -9,6 +10,12 @@ export interface ProxyErrorContext {
   abortedByProxy: boolean
 }
 
+const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'])
+/** A pooled connection the upstream had closed: nothing of the request was processed. */
+const STALE_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+/** Methods that mean the same when sent twice (RFC 9110 §9.2.2). */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+
 /**
  * 499: the client left (log only, nothing to send). 504: the upstream did not answer in time,
  * or was cut at the end of a drain. 502: refused, reset, unresolvable or any other failure.
@@ -16,6 +23,17 @@ export interface ProxyErrorContext {
 export function classifyProxyError(err: NodeJS.ErrnoException, ctx: ProxyErrorContext): ProxyErrorStatus {
   if (ctx.abortedByProxy) return 504
   if (ctx.clientGone) return 499
-  if (err.code === 'ETIMEDOUT' || err.code === 'ESOCKETTIMEDOUT') return 504
+  if (err.code !== undefined && TIMEOUT_CODES.has(err.code)) return 504
   return 502
+}
+
+/**
+ * An upstream may close an idle keep-alive connection just as the proxy reuses it. A request
+ * that failed that way before any answer, has no body and may be sent twice, is sent once more,
+ * as Go's and nginx's proxies do.
+ */
+export function isRetryable(exchange: Pick<Exchange, 'retries' | 'abortReason' | 'responded' | 'hasBody' | 'req'>, err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code
+  return exchange.retries === 0 && exchange.abortReason === undefined && !exchange.responded && !exchange.hasBody &&
+    code !== undefined && STALE_CONNECTION_CODES.has(code) && IDEMPOTENT_METHODS.has(exchange.req.method ?? '')
 }

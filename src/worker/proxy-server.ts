@@ -1,16 +1,17 @@
 /**
  * The request pipeline of a worker, the same for HTTP and HTTPS. In order, for each request:
- *   1. route: Host → service (404 page when nothing matches); for services with automatic
+ *   1. read the head in one pass: Host, request id, whether a body follows, and the upstream
+ *      headers (hop-by-hop and client claims dropped, X-Forwarded-*, X-Request-Id/-Start set)
+ *   2. route: Host → service (404 page when nothing matches); for services with automatic
  *      certificates, ACME challenges are answered here; TLS services reached over plain HTTP
  *      are redirected to HTTPS
- *   2. rewrite headers: strip hop-by-hop, set X-Forwarded-*, X-Request-Id
- *   3. pick a target of the service (round-robin) and proxy through its keep-alive agent,
- *      counting the request in flight
- *   4. when the client response closes: release the in-flight count, write one log line (unless
- *      --access-log=false)
- * WebSocket upgrades take steps 1-3 and stay in flight until the socket closes.
- * Listeners are shared functions that find their request through its Exchange: no closure is
- * allocated per request.
+ *   3. pick a target of the service (round-robin) and dispatch through its pool, counting the
+ *      request in flight; the request target is sent exactly as the client wrote it
+ *   4. when the client response closes: abort the upstream request if it is still running,
+ *      release the in-flight count, write one log line (unless --access-log=false)
+ * WebSocket upgrades take steps 1-3 (through http-proxy-3) and stay in flight until the socket
+ * closes. Listeners are shared functions that find their request through its Exchange: no
+ * closure is allocated per request.
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -20,13 +21,18 @@ import type { BlockList } from 'node:net'
 import { isoTime, logBufferedLine } from '../lib/logger'
 import { Exchange } from './exchange'
 import { sendErrorPage } from './error-pages'
-import { clientAddress, setForwardedHeaders, stripHopByHop } from './forwarded-headers'
+import { clientAddress, readRequestHead, rewriteUpgradeHeaders, type ForwardingContext } from './forwarded-headers'
 import type { WorkerRoutes } from './route-table'
 import { hostOnly } from './router'
 
 /** Above the 60 s idle timeout of common load balancers, so they never reuse a closed socket. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000
-const HEADERS_TIMEOUT_MS = 60_000
+/** A client must send its whole request head within this time (slowloris). */
+export const HEADERS_TIMEOUT_MS = 10_000
+/** How often Node checks connections against the headers timeout. */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1_000
+/** A TLS client must complete its handshake within this time. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
 const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/'
 
 export interface ProxyServerOptions {
@@ -43,6 +49,7 @@ const SERVER_OPTIONS: http.ServerOptions = {
   // Uploads and streams may legitimately take longer than Node's 300 s default.
   requestTimeout: 0,
   headersTimeout: HEADERS_TIMEOUT_MS,
+  connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
   keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
 }
 
@@ -51,8 +58,8 @@ export function createProxyServer(options: ProxyServerOptions): http.Server {
 }
 
 export function createTlsProxyServer(options: ProxyServerOptions, tlsOptions: https.ServerOptions): https.Server {
-  const server = https.createServer({ ...SERVER_OPTIONS, ...tlsOptions })
-  // A failed handshake (unknown name, scanner) is the client's problem, not an event to log.
+  const server = https.createServer({ ...SERVER_OPTIONS, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS, ...tlsOptions })
+  // A failed handshake (unknown name, scanner, timeout) is the client's problem, not an event to log.
   server.on('tlsClientError', (_err, socket) => socket.destroy())
   return attachPipeline(server, options)
 }
@@ -68,17 +75,20 @@ function attachPipeline<S extends http.Server>(server: S, options: ProxyServerOp
 }
 
 function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, options: ProxyServerOptions): void {
-  const startedAt = performance.now()
-  const client = clientAddress(req)
-  const route = options.routes.match(req.headers.host)
-  stripHopByHop(req.headers)
-  const requestId = setForwardedHeaders(req.headers, { client, encrypted: options.encrypted, trustedProxies: options.trustedProxies })
-  const exchange = new Exchange(req, res, route?.name ?? '', startedAt, route?.targetTimeoutMs ?? 0, client, requestId)
+  const exchange = new Exchange(req, res, performance.now(), clientAddress(req))
+  readRequestHead(req.rawHeaders, forwardingContext(exchange.client, options), exchange)
   res.on('close', options.accessLog ? onResponseCloseLogged : onResponseClose)
-  if (!route) sendErrorPage(res, 404)
-  else if (route.acmeChallenges && req.url?.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
+  const route = options.routes.match(exchange.host)
+  if (!route) return sendErrorPage(res, 404)
+  exchange.service = route.name
+  exchange.targetTimeoutMs = route.targetTimeoutMs
+  if (route.acmeChallenges && req.url!.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
   else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
   else route.pick().web(exchange)
+}
+
+function forwardingContext(client: string, options: ProxyServerOptions): ForwardingContext {
+  return { client, encrypted: options.encrypted, trustedProxies: options.trustedProxies, receivedAtMs: Date.now() }
 }
 
 /**
@@ -95,35 +105,46 @@ function answerChallenge(req: http.IncomingMessage, res: http.ServerResponse, th
 }
 
 function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number): void {
-  const host = hostOnly(req.headers.host ?? '')
-  const location = `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}`
-  res.writeHead(301, { location, 'content-length': 0 })
+  res.writeHead(301, { location: httpsLocation(req, httpsPort), 'content-length': 0 })
   res.end()
 }
 
+function httpsLocation(req: http.IncomingMessage, httpsPort: number): string {
+  const host = hostOnly(req.headers.host ?? '')
+  return `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}`
+}
+
+/** The one place a request leaves flight: its client response closed, finished or cut. */
+function endExchange(exchange: Exchange): void {
+  if (!exchange.settled) exchange.controller?.abort(new Error('client gone'))
+  exchange.owner?.release(exchange)
+}
+
 function onResponseClose(this: http.ServerResponse): void {
-  const exchange = Exchange.of(this.req)
-  exchange?.owner?.release(exchange)
+  const exchange = Exchange.of(this)
+  if (exchange) endExchange(exchange)
 }
 
 function onResponseCloseLogged(this: http.ServerResponse): void {
-  const exchange = Exchange.of(this.req)
+  const exchange = Exchange.of(this)
   if (!exchange) return
-  exchange.owner?.release(exchange)
+  endExchange(exchange)
   logRequest(exchange)
 }
 
 function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, options: ProxyServerOptions): void {
+  socket.on('error', () => socket.destroy())
   const route = options.routes.match(req.headers.host)
   if (!route) {
-    socket.on('error', () => socket.destroy())
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
     return
   }
-  const client = clientAddress(req)
-  stripHopByHop(req.headers, true)
-  setForwardedHeaders(req.headers, { client, encrypted: options.encrypted, trustedProxies: options.trustedProxies })
-  route.pick().ws(req, socket, head)
+  if (route.tlsRedirect && !options.encrypted) {
+    socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${httpsLocation(req, options.httpsPort())}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    return
+  }
+  rewriteUpgradeHeaders(req.headers, forwardingContext(clientAddress(req), options))
+  route.pick().ws(req, socket, head, route.name)
 }
 
 /** Written by hand rather than with JSON.stringify of an object: this runs for every request. */
@@ -133,7 +154,7 @@ function logRequest(exchange: Exchange): void {
   const status = res.writableFinished ? res.statusCode : 499
   const duration = Math.round((performance.now() - exchange.startedAt) * 1000) / 1000
   logBufferedLine(`{"time":"${isoTime()}","level":"info","msg":"request","service":${JSON.stringify(exchange.service)}` +
-    `,"target":"${exchange.target}","method":${JSON.stringify(req.method ?? '')},"host":${JSON.stringify(req.headers.host ?? '')}` +
+    `,"target":"${exchange.target}","method":${JSON.stringify(req.method ?? '')},"host":${JSON.stringify(exchange.host)}` +
     `,"path":${JSON.stringify(req.url ?? '')},"status":${status},"duration":${duration},"bytes":${exchange.bytes}` +
     `,"client":"${exchange.client}","requestId":${JSON.stringify(exchange.requestId)}}\n`)
 }

@@ -5,7 +5,7 @@
  */
 import type { RouteService, RouteTable } from '../ipc/messages'
 import { HostRouter } from './router'
-import { TargetProxy, type TargetProxyEvents } from './target-proxy'
+import { TargetProxy, type TargetProxyEvents, type UpstreamSettings } from './target-proxy'
 
 export class ServiceRoute {
   readonly name: string
@@ -25,6 +25,10 @@ export class ServiceRoute {
     this.#targets = targets
   }
 
+  get targets(): readonly TargetProxy[] {
+    return this.#targets
+  }
+
   /** Round-robin; the primary only lists healthy targets. */
   pick(): TargetProxy {
     const target = this.#targets[this.#next]
@@ -38,11 +42,14 @@ export class WorkerRoutes {
   /** Key thumbprint of the ACME account: the answer to a challenge is `token.thumbprint`. */
   acmeThumbprint = ''
   #router = new HostRouter<ServiceRoute>([])
+  #services: ServiceRoute[] = []
   readonly #targets = new Map<string, TargetProxy>()
   readonly #events: TargetProxyEvents
+  readonly #settings: UpstreamSettings
 
-  constructor(events: TargetProxyEvents) {
+  constructor(events: TargetProxyEvents, settings: UpstreamSettings) {
     this.#events = events
+    this.#settings = settings
   }
 
   match(host: string | undefined): ServiceRoute | undefined {
@@ -60,7 +67,7 @@ export class WorkerRoutes {
         live.add(address)
         let target = this.#targets.get(address)
         if (!target) {
-          target = new TargetProxy(address, this.#events)
+          target = new TargetProxy(address, this.#events, this.#settings)
           this.#targets.set(address, target)
         } else if (target.retired) {
           target.revive()
@@ -69,6 +76,12 @@ export class WorkerRoutes {
       })
       return new ServiceRoute(service, targets)
     })
+    // The deploy that replaces a target decides whether its WebSockets drain or close now.
+    const drainWebSockets = new Map(table.services.map((service) => [service.name, service.drainWebSockets]))
+    for (const old of this.#services) {
+      for (const target of old.targets) target.drainWebSockets = drainWebSockets.get(old.name) ?? target.drainWebSockets
+    }
+    this.#services = services
     this.#router = new HostRouter(services)
     this.version = table.version
     this.acmeThumbprint = table.acmeThumbprint

@@ -1,56 +1,63 @@
 /**
- * Proxying to one upstream address: a keep-alive agent, an http-proxy-3 server, and the set of
- * requests and upgraded sockets in flight, which is what a drain waits for.
+ * Proxying to one upstream address: an undici pool for plain requests (keep-alive, bounded
+ * connections, streaming both ways), http-proxy-3 for upgrades, and what is in flight, which is
+ * what a drain waits for.
  */
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
+import { performance } from 'node:perf_hooks'
 import { createProxyServer } from 'http-proxy-3'
-import { log } from '../lib/logger'
-import { Exchange, type ExchangeOwner } from './exchange'
+import { Pool } from 'undici'
+import { isoTime, log, logBufferedLine } from '../lib/logger'
+import { type Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
-import { classifyProxyError } from './proxy-errors'
-import { clearHopByHop } from './forwarded-headers'
+import { InflightList } from './inflight-list'
+import { classifyProxyError, isRetryable } from './proxy-errors'
 
-/** Idle upstream sockets are closed before a typical upstream (Node: 5 s) would close them. */
-const UPSTREAM_IDLE_TIMEOUT_MS = 4_000
-const MAX_FREE_SOCKETS = 256
+/** Idle upstream connections are closed before a typical upstream (Node: 5 s) would close them. */
+const UPSTREAM_KEEP_ALIVE_MS = 4_000
+/** Connections per target and worker; requests beyond them wait in the pool's queue. */
+const MAX_CONNECTIONS = 256
+const CONNECT_TIMEOUT_MS = 10_000
+
+type WsProxy = ReturnType<typeof createProxyServer<typeof http.IncomingMessage, typeof http.ServerResponse, Error>>
+
+export interface UpstreamSettings {
+  /** A response whose upstream sends nothing for this long is cut. */
+  responseIdleTimeoutMs: number
+  accessLog: boolean
+}
 
 export interface TargetProxyEvents {
   /** The in-flight count changed. */
   onCountChange(target: TargetProxy): void
   /** True while the worker shuts down: answers then carry `Connection: close`. */
   closingClientConnections(): boolean
+  /** Where a retried request goes now (the route may have switched since it started). */
+  reroute(exchange: Exchange): TargetProxy | undefined
 }
 
 export class TargetProxy implements ExchangeOwner {
   readonly address: string
-  readonly #agent: http.Agent
-  readonly #proxy: ReturnType<typeof createProxyServer>
-  readonly #exchanges = new Set<Exchange>()
-  readonly #sockets = new Set<Duplex>()
+  /** Set from the service at each table: see `retire`. */
+  drainWebSockets = false
   readonly #events: TargetProxyEvents
+  readonly #settings: UpstreamSettings
+  readonly #inflight = new InflightList<Exchange>()
+  readonly #sockets = new Set<Duplex>()
+  #pool: Pool
+  #wsProxy: WsProxy | undefined
   #retired = false
 
-  constructor(address: string, events: TargetProxyEvents) {
+  constructor(address: string, events: TargetProxyEvents, settings: UpstreamSettings) {
     this.address = address
     this.#events = events
-    this.#agent = new http.Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_TIMEOUT_MS, maxFreeSockets: MAX_FREE_SOCKETS, scheduling: 'lifo' })
-    // A parsed URL, so http-proxy-3 does not parse the target again for every request.
-    this.#proxy = createProxyServer({ target: new URL(`http://${address}`), agent: this.#agent, xfwd: false })
-    this.#proxy.on('proxyReq', onUpstreamRequest)
-    this.#proxy.on('proxyRes', (proxyRes, req, res) => this.#onResponse(proxyRes, req, res))
-    // Errors of upgraded sockets arrive here; web requests pass their own callback.
-    this.#proxy.on('error', (err, req, socket) => {
-      log('warn', 'websocket error', { target: address, path: req?.url, error: (err as Error).message })
-      if (socket && 'destroy' in socket) (socket as Duplex).destroy()
-    })
-    this.#proxy.on('open', (upstream: Duplex) => {
-      upstream.on('error', (err) => log('debug', 'websocket upstream error', { target: address, error: err.message }))
-    })
+    this.#settings = settings
+    this.#pool = this.#createPool()
   }
 
   get inflight(): number {
-    return this.#exchanges.size + this.#sockets.size
+    return this.#inflight.size + this.#sockets.size
   }
 
   get retired(): boolean {
@@ -60,102 +67,132 @@ export class TargetProxy implements ExchangeOwner {
   web(exchange: Exchange): void {
     exchange.target = this.address
     exchange.owner = this
-    this.#exchanges.add(exchange)
+    this.#inflight.add(exchange)
     this.#events.onCountChange(this)
-    this.#proxy.web(exchange.req, exchange.res, onProxyError)
+    this.#pool.dispatch({
+      path: exchange.req.url!,
+      method: exchange.req.method!,
+      headers: exchange.upstreamHeaders,
+      body: exchange.hasBody ? exchange.req : null,
+      // The target timeout runs from the end of the upload (expireSlowRequests), not from here.
+      headersTimeout: 0,
+      bodyTimeout: this.#settings.responseIdleTimeoutMs,
+    }, exchange)
   }
 
-  /** The client response closed: the request is no longer in flight here. */
   release(exchange: Exchange): void {
-    if (this.#exchanges.delete(exchange)) this.#events.onCountChange(this)
+    if (this.#inflight.remove(exchange)) this.#events.onCountChange(this)
   }
 
-  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  closingClientConnections(): boolean {
+    return this.#events.closingClientConnections()
+  }
+
+  failed(exchange: Exchange, err: Error): void {
+    const res = exchange.res
+    if (res.destroyed) return
+    // Headers are out: the only honest way to end is closing the client's connection.
+    if (exchange.responded) {
+      res.destroy()
+      return
+    }
+    if (isRetryable(exchange, err)) {
+      const target = this.#events.reroute(exchange)
+      if (target) {
+        exchange.resetForRetry()
+        this.release(exchange)
+        target.web(exchange)
+        return
+      }
+    }
+    const status = classifyProxyError(err as NodeJS.ErrnoException, { clientGone: false, abortedByProxy: exchange.abortReason !== undefined })
+    log(status === 504 ? 'warn' : 'error', 'upstream error', {
+      target: this.address, service: exchange.service, path: exchange.req.url, status,
+      error: exchange.abortReason !== undefined ? err.message : (err as NodeJS.ErrnoException).code ?? err.message,
+      requestId: exchange.requestId,
+    })
+    sendErrorPage(res, status)
+  }
+
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, service: string): void {
+    const startedAt = performance.now()
     socket.on('error', (err) => log('debug', 'websocket client error', { target: this.address, error: err.message }))
     this.#sockets.add(socket)
     socket.once('close', () => {
       this.#sockets.delete(socket)
       this.#events.onCountChange(this)
+      if (this.#settings.accessLog) logUpgrade(req, socket, service, this.address, startedAt)
     })
     this.#events.onCountChange(this)
-    this.#proxy.ws(req, socket, head)
+    this.#wsProxy ??= this.#createWsProxy()
+    this.#wsProxy.ws(req, socket, head)
   }
 
   /** Aborts requests whose upstream has not answered within their target timeout. */
   expireSlowRequests(now: number): void {
-    for (const exchange of this.#exchanges) {
-      if (!exchange.responded && exchange.abortReason === undefined && now - exchange.startedAt > exchange.targetTimeoutMs) {
-        abort(exchange, 'timeout')
-      }
-    }
+    this.#inflight.forEach((exchange) => {
+      if (!exchange.responded && exchange.sentAt !== 0 && now - exchange.sentAt > exchange.targetTimeoutMs) exchange.abort('timeout')
+    })
   }
 
-  /** No longer routed to: stop pooling its connections, so none outlives the drain. */
+  /**
+   * No longer routed to: idle pooled connections close now, busy ones after their request.
+   * Upgraded connections are closed at once (their clients reconnect, to the new target),
+   * unless the service drains them like requests.
+   */
   retire(): void {
     this.#retired = true
-    this.#agent.maxFreeSockets = 0
-    for (const sockets of Object.values(this.#agent.freeSockets)) sockets?.forEach((socket) => socket.destroy())
+    this.#pool.close().catch(() => {})
+    if (!this.drainWebSockets) for (const socket of this.#sockets) socket.destroy()
   }
 
   /** Routed to again (redeployed while still draining). */
   revive(): void {
     this.#retired = false
-    this.#agent.maxFreeSockets = MAX_FREE_SOCKETS
+    if (this.#pool.closed) this.#pool = this.#createPool()
   }
 
-  /** End of a drain: whatever is still in flight is cut, with a 504 where nothing was sent yet. */
+  /** End of a drain: what is still in flight is cut, with a 504 where nothing was sent yet. */
   cut(): void {
-    for (const exchange of this.#exchanges) abort(exchange, 'drain')
+    this.#inflight.forEach((exchange) => exchange.abort('drain'))
     for (const socket of this.#sockets) socket.destroy()
   }
 
   destroy(): void {
     this.cut()
-    this.#agent.destroy()
+    this.#pool.destroy().catch(() => {})
   }
 
   // Private
 
-  #onResponse(proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
-    const exchange = Exchange.of(req)
-    if (exchange) {
-      exchange.responded = true
-      const length = proxyRes.headers['content-length']
-      if (length !== undefined) exchange.bytes = Number(length)
-      else proxyRes.on('data', (chunk: Buffer) => { exchange.bytes += chunk.length })
-    }
-    const headers = proxyRes.headers
-    clearHopByHop(headers)
-    // http-proxy-3 copies this onto the client response: decide it for the client's connection,
-    // which Node parsed before the request's own Connection header was stripped.
-    headers.connection = this.#events.closingClientConnections() || !res.shouldKeepAlive ? 'close' : 'keep-alive'
+  #createPool(): Pool {
+    return new Pool(`http://${this.address}`, {
+      connections: MAX_CONNECTIONS,
+      keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+    })
+  }
+
+  #createWsProxy(): WsProxy {
+    const proxy = createProxyServer({ target: new URL(`http://${this.address}`), xfwd: false })
+    proxy.on('error', (err, req, socket) => {
+      log('warn', 'websocket error', { target: this.address, path: req?.url, error: (err as Error).message })
+      if (socket && 'destroy' in socket) (socket as Duplex).destroy()
+    })
+    proxy.on('open', (upstream: Duplex) => {
+      upstream.on('error', (err) => log('debug', 'websocket upstream error', { target: this.address, error: err.message }))
+    })
+    return proxy
   }
 }
 
-function onUpstreamRequest(proxyReq: http.ClientRequest, req: http.IncomingMessage): void {
-  const exchange = Exchange.of(req)
-  if (exchange) exchange.proxyReq = proxyReq
-}
-
-function abort(exchange: Exchange, reason: 'timeout' | 'drain'): void {
-  exchange.abortReason = reason
-  if (exchange.proxyReq) exchange.proxyReq.destroy()
-  else sendErrorPage(exchange.res, 504)
-}
-
-function onProxyError(err: unknown, req: http.IncomingMessage, res: http.ServerResponse | Duplex): void {
-  const exchange = Exchange.of(req)
-  const error = err as NodeJS.ErrnoException
-  const status = classifyProxyError(error, { clientGone: res.destroyed, abortedByProxy: exchange?.abortReason !== undefined })
-  if (status === 499 || !(res instanceof http.ServerResponse)) {
-    res.destroy()
-    return
-  }
-  log(status === 504 ? 'warn' : 'error', 'upstream error', {
-    target: exchange?.target, service: exchange?.service, path: req.url, status,
-    error: exchange?.abortReason === 'timeout' ? 'no response within the target timeout'
-      : exchange?.abortReason === 'drain' ? 'cut at the end of the drain timeout' : error.code ?? error.message,
-    requestId: exchange?.requestId,
-  })
-  sendErrorPage(res, status)
+/** One line per upgraded connection, at its close: how long it lasted and the bytes each way. */
+function logUpgrade(req: http.IncomingMessage, socket: Duplex, service: string, target: string, startedAt: number): void {
+  const net = socket as Duplex & { bytesWritten?: number; bytesRead?: number }
+  const duration = Math.round((performance.now() - startedAt) * 1000) / 1000
+  logBufferedLine(JSON.stringify({
+    time: isoTime(), level: 'info', msg: 'request', service, target, method: req.method, host: req.headers.host ?? '',
+    path: req.url, status: 101, duration, bytes: net.bytesWritten ?? 0, bytesIn: net.bytesRead ?? 0,
+    client: req.socket.remoteAddress ?? '', requestId: req.headers['x-request-id'] ?? '', upgrade: req.headers.upgrade ?? '',
+  }) + '\n')
 }
