@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks'
 import { createProxyServer } from 'http-proxy-3'
 import { Pool } from 'undici'
 import { isoTime, log, logBufferedLine } from '../lib/logger'
+import { isPoolableTarget, sendAsteriskRequest } from './asterisk-request'
 import { type Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
 import { InflightList } from './inflight-list'
@@ -69,6 +70,7 @@ export class TargetProxy implements ExchangeOwner {
     exchange.owner = this
     this.#inflight.add(exchange)
     this.#events.onCountChange(this)
+    if (!isPoolableTarget(exchange.req.url!)) return sendAsteriskRequest(exchange, this.address)
     this.#pool.dispatch({
       path: exchange.req.url!,
       method: exchange.req.method!,
