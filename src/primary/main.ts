@@ -71,6 +71,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       trustedProxies: options.trustedProxies,
       accessLog: options.accessLog,
       responseIdleTimeoutMs: options.responseIdleTimeoutMs,
+      shutdownTimeoutMs: options.shutdownTimeoutMs,
       // One set of TLS session ticket keys for all workers, so a session resumes on any of them.
       ticketKeys: randomBytes(48).toString('base64'),
     },

@@ -25,6 +25,8 @@ interface WorkerConfig {
   accessLog: boolean
   /** A response whose upstream sends nothing for this long is cut. */
   responseIdleTimeoutMs: number
+  /** How long in-flight requests may finish when the worker stops, also when the primary died. */
+  shutdownTimeoutMs: number
   /** Base64 of the 48 bytes of TLS session ticket keys all workers share. */
   ticketKeys: string
 }
@@ -131,11 +133,13 @@ function main(): void {
   process.on('message', (message: unknown) => {
     if (isPrimaryMessage(message)) onMessage(message)
   })
-  // The primary is gone: nobody will route or supervise this worker any more.
+  // The primary is gone (killed, crashed): nobody routes or supervises this worker any more.
+  // Requests in flight still finish, within the shutdown timeout.
   process.on('disconnect', () => {
     if (!shuttingDown) {
       shuttingDown = true
-      void shutdown([server, tlsServer], routes, 5_000)
+      log('warn', 'primary gone: finishing in-flight requests, then exiting', { timeoutMs: config.shutdownTimeoutMs })
+      void shutdown([server, tlsServer], routes, config.shutdownTimeoutMs)
     }
   })
 }
