@@ -63,9 +63,9 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   let shuttingDown = false
   const supervisor = new Supervisor({
     workers: options.workers,
+    httpPort: options.httpPort,
+    httpsPort: options.httpsPort,
     workerConfig: {
-      httpPort: options.httpPort,
-      httpsPort: options.httpsPort,
       trustedProxies: options.trustedProxies,
       accessLog: options.accessLog,
       // One set of TLS session ticket keys for all workers, so a session resumes on any of them.
@@ -118,6 +118,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       httpPort: supervisor.httpPort,
       httpsPort: supervisor.httpsPort,
       httpsError: supervisor.httpsError,
+      acceptErrors: supervisor.acceptErrors,
     }),
   })
   await control.listen()
