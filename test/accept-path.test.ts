@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import * as net from 'node:net'
 import { promisify } from 'node:util'
 import {
-  type LogLine, type Proxy, collectBodies, errorLines, expectAllServedBy, onCleanup, runLoad, startBackend, startProxy, waitUntil,
+  type Backend, type LogLine, type Proxy, collectBodies, errorLines, expectAllServedBy, onCleanup, runLoad, startBackend, startProxy, waitUntil,
 } from './helpers'
 
 /** Clients each sending requests back to back, every request on a new connection. */
@@ -53,10 +53,17 @@ describe('accept path', () => {
     LOAD_TEST_TIMEOUT_MS,
   )
 
-  it(
-    'hands a killed worker\'s socket to its replacement: connections queued on it are served, none refused',
-    async () => {
-      const backend = await startBackend()
+  it.each([
+    ['killed (SIGKILL)', (_proxy: Proxy, victim: number) => process.kill(victim, 'SIGKILL')],
+    // A worker that does not apply the deploy's table within 5 s is killed and replaced.
+    ['stuck (SIGSTOP, then a deploy)', async (proxy: Proxy, victim: number, next: Backend) => {
+      process.kill(victim, 'SIGSTOP')
+      await proxy.deploy([next.address])
+    }],
+  ])(
+    'hands the socket of a worker %s to its replacement: connections queued on it are served, none refused',
+    async (how, replace) => {
+      const [backend, next] = [await startBackend(), await startBackend()]
       const proxy = await startProxy({ workers: 2 })
       await proxy.deploy([backend.address])
       const socketsBefore = await listeningSockets(proxy.port)
@@ -64,14 +71,15 @@ describe('accept path', () => {
       await waitUntil(() => load.snapshot().ok >= STEP_REQUESTS, 20_000, 'load to warm up')
 
       const victim = currentWorkerPids(proxy)[0]
-      process.kill(victim, 'SIGKILL')
+      onCleanup(() => killIfAlive(victim))
+      await replace(proxy, victim, next)
       const replacement = await proxy.waitForLog((line) => line.msg === 'worker restarted', 20_000)
       const okAfterRestart = load.snapshot().ok
       await waitUntil(() => load.snapshot().ok >= okAfterRestart + STEP_REQUESTS, 20_000, 'load after the restart')
       const result = await load.stop()
 
       // Requests the killed worker had accepted die with it; the rest, queued ones included, are served.
-      console.log(`worker ${victim} killed under ${CONCURRENCY} Connection: close clients: ` +
+      console.log(`worker ${victim} ${how} under ${CONCURRENCY} Connection: close clients: ` +
         `${result.ok} requests served, ${result.failed} failed (${JSON.stringify(Object.fromEntries(result.errorCodes))})`)
       expect(result.errorCodes.get('ECONNREFUSED')).toBeUndefined()
       expect(result.failed).toBeLessThanOrEqual(CONCURRENCY)
@@ -135,6 +143,14 @@ async function listeningSockets(port: number): Promise<Map<string, number[]>> {
     if (inode) sockets.set(inode, [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])))
   }
   return sockets
+}
+
+function killIfAlive(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch {
+    // Already gone, as it should be.
+  }
 }
 
 /** A connection that sends nothing; errors (a reset by the proxy) only end it. */
