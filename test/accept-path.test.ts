@@ -122,6 +122,8 @@ describe('accept path', () => {
       await waitUntil(async () => (await collectBodies(proxy.port, 10)).get(backend.name) === 10, RECOVERY_TIMEOUT_MS, 'requests to be served again')
       console.log(`serving again ${Date.now() - freedAt} ms after the idle connections closed`)
       await waitUntil(async () => (await proxy.cli(['status'])).code === 0, STATUS_CLEAR_TIMEOUT_MS, 'status to exit 0 again')
+      // The same workers, listening all along: nothing was restarted.
+      expect(proxy.logs.filter((line) => line.msg === 'worker exited unexpectedly')).toEqual([])
     },
     LOAD_TEST_TIMEOUT_MS,
   )

@@ -91,6 +91,7 @@ function main(): void {
 
   /** HTTP must listen; HTTPS may fail (port 443 without privileges): then TLS is off, not the proxy. */
   async function listen(): Promise<{ httpPort: number; httpsPort: number; httpsError?: string }> {
+    // The primary always orders HTTP; were the order missing, listening would fail and say why.
     const httpOrder = orders.get('http') ?? { source: 'attached', port: 0 }
     let httpPort: number
     try {
