@@ -118,7 +118,7 @@ describe('accept path', () => {
 
       idle.forEach((socket) => socket.destroy())
       const freedAt = Date.now()
-      // Fresh connections land on both workers: every one of them must be served.
+      // Fresh connections spread over both workers (by hash): every one of them must be served.
       await waitUntil(async () => (await collectBodies(proxy.port, 10)).get(backend.name) === 10, RECOVERY_TIMEOUT_MS, 'requests to be served again')
       console.log(`serving again ${Date.now() - freedAt} ms after the idle connections closed`)
       await waitUntil(async () => (await proxy.cli(['status'])).code === 0, STATUS_CLEAR_TIMEOUT_MS, 'status to exit 0 again')
