@@ -28,6 +28,7 @@ export class ProxyNotRunningError extends define('MPROXY_ERR_NOT_RUNNING', 503) 
 export class AlreadyRunningError extends define('MPROXY_ERR_ALREADY_RUNNING', 409) {}
 export class WorkerCrashLoopError extends define('MPROXY_ERR_CRASH_LOOP', 500) {}
 export class ShuttingDownError extends define('MPROXY_ERR_SHUTTING_DOWN', 503) {}
+export class NotAcceptingError extends define('MPROXY_ERR_NOT_ACCEPTING', 503) {}
 
 export function hostTakenError(host: string, service: string): HostInUseError {
   return new HostInUseError(`host ${host} is already used by service ${service}`)

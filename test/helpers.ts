@@ -350,6 +350,8 @@ export interface ProxyOptions {
   stateDir?: string
   /** Pass no flags at all, only environment variables, as the Docker entrypoint does. */
   envOnly?: boolean
+  /** Run under this limit of open files (`ulimit -n`), workers included. Default: the test's own. */
+  fileLimit?: number
 }
 
 /**
@@ -369,7 +371,11 @@ export async function startProxy(opts: ProxyOptions = {}): Promise<Proxy> {
     if (!extra.includes('--https-port')) args.push('--https-port', '0')
   }
   args.push(...extra)
-  const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
+  // `exec` keeps the pid: signals reach the proxy itself.
+  const [command, commandArgs] = opts.fileLimit === undefined
+    ? [process.execPath, args]
+    : ['/bin/sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(opts.fileLimit), process.execPath, ...args]]
+  const proc = spawn(command, commandArgs, { cwd: REPO_ROOT, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
   track(proc)
 
   const logs: LogLine[] = []
@@ -600,6 +606,8 @@ export interface LoadResult {
   statuses: Map<number, number>
   /** The first few failures, described. */
   errors: string[]
+  /** Socket error code (ECONNRESET, ECONNREFUSED ...) → count. */
+  errorCodes: Map<string, number>
 }
 
 /** Every request of the run got a 200, and every one of `backends` answered some of them. */
@@ -618,11 +626,12 @@ export interface Load {
 }
 
 /**
- * Keeps `concurrency` clients busy, each on its own keep-alive connection, sending GETs
+ * Keeps `concurrency` clients busy, each on its own keep-alive connection (or, with
+ * `newConnections`, a new connection per request, sent with `Connection: close`), sending GETs
  * back-to-back until stopped, and records every outcome.
  */
-export function runLoad(port: number, opts: { concurrency: number; host?: string; path?: string }): Load {
-  const result: LoadResult = { ok: 0, failed: 0, bodies: new Map(), statuses: new Map(), errors: [] }
+export function runLoad(port: number, opts: { concurrency: number; host?: string; path?: string; newConnections?: boolean }): Load {
+  const result: LoadResult = { ok: 0, failed: 0, bodies: new Map(), statuses: new Map(), errors: [], errorCodes: new Map() }
   let running = true
   const agents: http.Agent[] = []
   const fail = (what: string): void => {
@@ -634,7 +643,12 @@ export function runLoad(port: number, opts: { concurrency: number; host?: string
     agents.push(agent)
     while (running) {
       try {
-        const res = await request(port, { host: opts.host, path: opts.path ?? '/', agent, timeoutMs: SHORT_TIMEOUT_MS * 2 })
+        const res = await request(port, {
+          host: opts.host,
+          path: opts.path ?? '/',
+          timeoutMs: SHORT_TIMEOUT_MS * 2,
+          ...(opts.newConnections ? { agent: false, headers: { connection: 'close' } } : { agent }),
+        })
         result.statuses.set(res.status, (result.statuses.get(res.status) ?? 0) + 1)
         if (res.status === 200) {
           result.ok++
@@ -643,6 +657,8 @@ export function runLoad(port: number, opts: { concurrency: number; host?: string
           fail(`status ${res.status}: ${res.body.slice(0, 100)}`)
         }
       } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+        result.errorCodes.set(code, (result.errorCodes.get(code) ?? 0) + 1)
         fail(`error: ${(err as Error).message}`)
       }
     }
@@ -659,7 +675,9 @@ export function runLoad(port: number, opts: { concurrency: number; host?: string
   }
   onCleanup(() => stop())
   return {
-    snapshot: () => ({ ...result, bodies: new Map(result.bodies), statuses: new Map(result.statuses), errors: [...result.errors] }),
+    snapshot: () => ({
+      ...result, bodies: new Map(result.bodies), statuses: new Map(result.statuses), errors: [...result.errors], errorCodes: new Map(result.errorCodes),
+    }),
     stop,
   }
 }

@@ -91,6 +91,7 @@ describe('docker-compose.yml', () => {
     expect(proxy).toMatch(/restart: unless-stopped/)
     expect(proxy).toMatch(/- mproxy-state:\/home\/mproxy\/\.local\/state\/mproxy/)
     expect(proxy).not.toMatch(/replicas:|scale:/) // one proxy
+    expect(proxy).toMatch(/net\.ipv4\.tcp_migrate_req: '?1'?\n/) // README, Accept path
 
     expect(web).toMatch(/replicas: 4\n|scale: 4\n/)
     expect(web).not.toMatch(/ports:/)
@@ -163,6 +164,8 @@ describe('contrib/systemd/mproxy.service', () => {
     expect(unit).toMatch(/^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m)
     expect(unit).toMatch(/^Environment=MPROXY_STATE_DIR=\/var\/lib\/mproxy$/m)
     expect(unit).toMatch(/^StateDirectory=mproxy$/m)
+    // As root, outside the sandbox, and allowed to fail on kernels without the setting.
+    expect(unit).toMatch(/^ExecStartPre=-\+\/sbin\/sysctl -w net\.ipv4\.tcp_migrate_req=1$/m)
   })
 })
 

@@ -1,7 +1,7 @@
 import { errorLines, makeTestCertificate, request, startBackend, startProxy, type TestCertificate } from './helpers'
 
 const HOST = 'app.mproxy.test'
-/** Fresh connections spread over both workers (cluster hands them out round-robin). */
+/** Fresh connections spread over both workers (the kernel hashes them over the workers' sockets; 6 reach both 97 % of the time). */
 const CONNECTIONS = 6
 
 describe('TLS with provided certificates', () => {

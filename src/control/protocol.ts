@@ -94,6 +94,16 @@ export interface ListResponse {
   nodesError?: string
 }
 
+/** A worker that could not accept connections lately. */
+export interface AcceptErrorStatus {
+  /** The worker's id, as in the logs. */
+  worker: number
+  pid: number
+  /** `EMFILE (too many open files)`. */
+  error: string
+  lastSeenMsAgo: number
+}
+
 export interface StatusResponse {
   version: string
   pid: number
@@ -110,6 +120,8 @@ export interface StatusResponse {
   /** 0 when HTTPS could not listen (see httpsError). */
   httpsPort: number
   httpsError?: string
+  /** Workers that reported an accept error within the last 5 s: `status` exits 1 while there are any. */
+  acceptErrors: AcceptErrorStatus[]
 }
 
 /** One line of a streamed answer. */

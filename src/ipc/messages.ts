@@ -3,6 +3,7 @@
  * this module. Every message carries the envelope tag `mproxy: 1`; requests carry a `seq`
  * that the answer echoes as `ack`.
  */
+import type { SendHandle } from 'node:child_process'
 
 /** One service as a worker needs it to route: no health-check or drain settings. */
 export interface RouteService {
@@ -40,10 +41,44 @@ export interface RouteTable {
 /** Requests and upgraded sockets in flight, per target address. */
 export type InflightCounts = Record<string, number>
 
-export const PRIMARY_MESSAGE_TYPES = ['routes', 'cut', 'shutdown'] as const
-export const WORKER_MESSAGE_TYPES = ['ready', 'listen-failed', 'routes-applied', 'inflight', 'drained'] as const
+export type ListenProtocol = 'http' | 'https'
+
+/**
+ * Where a worker's listener comes from. `attached`: the slot's socket, sent with the message.
+ * `bind`: a new SO_REUSEPORT socket on `port`, joining the sockets of the other slots.
+ * `bind-first`: the same for the first socket on `port`, which no other process may hold.
+ */
+export type ListenSource = 'attached' | 'bind' | 'bind-first'
+
+/**
+ * A listening socket's native handle (node's TCP wrap, `server._handle`). Sent over IPC, it
+ * travels as a 'net.Native' handle: the receiver holds the descriptor without accepting on it.
+ * (Sending the net.Server itself would make the receiver listen.)
+ */
+export interface ListenHandle {
+  close(): void
+}
+
+export function isListenHandle(value: unknown): value is ListenHandle {
+  return typeof value === 'object' && value !== null && typeof (value as { close?: unknown }).close === 'function'
+}
+
+/** node's types list only sockets and servers as sendable; a TCP wrap is sent as it is. */
+export function sendable(handle: ListenHandle): SendHandle {
+  return handle as unknown as SendHandle
+}
+
+export const PRIMARY_MESSAGE_TYPES = ['listen', 'routes', 'cut', 'shutdown'] as const
+export const WORKER_MESSAGE_TYPES = [
+  'listening', 'ready', 'listen-failed', 'accept-error', 'routes-applied', 'inflight', 'stopped-accepting', 'drained',
+] as const
 
 export type PrimaryMessage =
+  /**
+   * Listen for `protocol` as `source` says, once the first table is installed. Sent before that
+   * table; a worker told nothing for `https` serves no TLS.
+   */
+  | { mproxy: 1; type: 'listen'; protocol: ListenProtocol; source: ListenSource; port: number }
   /** Install this table; answer `routes-applied` with the same seq. */
   | { mproxy: 1; type: 'routes'; seq: number; table: RouteTable }
   /** Cut what is still in flight on these targets (drain timeout passed). */
@@ -52,13 +87,19 @@ export type PrimaryMessage =
   | { mproxy: 1; type: 'shutdown'; timeoutMs: number }
 
 export type WorkerMessage =
+  /** The worker bound a new socket for its slot, sent with this message: keep it for the slot's next workers. */
+  | { mproxy: 1; type: 'listening'; protocol: ListenProtocol; port: number }
   /** The worker listens on `httpPort` (and `httpsPort`, unless it could not) and serves from table `version`. */
   | { mproxy: 1; type: 'ready'; version: number; httpPort: number; httpsPort: number; httpsError?: string }
   /** The HTTP port cannot be opened; the worker exits next. */
   | { mproxy: 1; type: 'listen-failed'; error: string }
+  /** Accepting failed for lack of file descriptors (`error`: `EMFILE (too many open files)`); at most once a second. */
+  | { mproxy: 1; type: 'accept-error'; code: string; error: string }
   | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts }
   /** Sent on change, coalesced; includes retired targets until they reach zero. */
   | { mproxy: 1; type: 'inflight'; inflight: InflightCounts }
+  /** After `shutdown`: the worker has closed its listeners. */
+  | { mproxy: 1; type: 'stopped-accepting' }
   | { mproxy: 1; type: 'drained' }
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {

@@ -65,9 +65,9 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   let shuttingDown = false
   const supervisor = new Supervisor({
     workers: options.workers,
+    httpPort: options.httpPort,
+    httpsPort: options.httpsPort,
     workerConfig: {
-      httpPort: options.httpPort,
-      httpsPort: options.httpsPort,
       trustedProxies: options.trustedProxies,
       accessLog: options.accessLog,
       responseIdleTimeoutMs: options.responseIdleTimeoutMs,
@@ -122,6 +122,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       httpPort: supervisor.httpPort,
       httpsPort: supervisor.httpsPort,
       httpsError: supervisor.httpsError,
+      acceptErrors: supervisor.acceptErrors,
     }),
   })
   await control.listen()

@@ -2,45 +2,43 @@
  * Forks and supervises the workers: sends them route tables and waits for their acks, sums
  * their in-flight counts, replaces crashed or stuck workers (with backoff, and gives up on a
  * crash loop), rolls them one at a time on reload, and stops them on shutdown.
+ *
+ * Each worker fills a slot, and each slot owns its listening sockets (see ListenSockets): a
+ * worker that replaces another (reload, respawn) takes over its slot's sockets, so connections
+ * queued on them are accepted by the new worker instead of being reset.
  */
-import cluster, { type Worker } from 'node:cluster'
+import cluster from 'node:cluster'
 import path from 'node:path'
 import { log } from '../lib/logger'
 import { WorkerCrashLoopError } from '../errors'
-import { assertNever, isWorkerMessage, type InflightCounts, type PrimaryMessage, type RouteTable, type WorkerMessage } from '../ipc/messages'
+import type { AcceptErrorStatus } from '../control/protocol'
+import {
+  assertNever, isListenHandle, isWorkerMessage, sendable,
+  type ListenHandle, type PrimaryMessage, type RouteTable, type WorkerMessage,
+} from '../ipc/messages'
+import { AcceptErrors } from './accept-errors'
+import { ListenSockets } from './listen-sockets'
+import { RespawnPolicy } from './respawn-policy'
+import { WorkerHandle } from './worker-handle'
 
 /** A worker that has not applied a table within this time is replaced. */
 const ACK_TIMEOUT_MS = 5_000
 /** A new worker must listen within this time. */
 const READY_TIMEOUT_MS = 15_000
-const RESPAWN_MIN_DELAY_MS = 100
-const RESPAWN_MAX_DELAY_MS = 5_000
-/** More unexpected exits than this within the window is a crash loop: the primary gives up. */
-const CRASH_LOOP_LIMIT = 5
-const CRASH_LOOP_WINDOW_MS = 30_000
 /** What a shutdown waits beyond the workers' own drain deadline before killing them. */
 const SHUTDOWN_GRACE_MS = 2_000
 
 export interface SupervisorOptions {
   workers: number
+  /** Port for plain HTTP; 0 lets the first worker pick one, which every other worker then joins. */
+  httpPort: number
+  /** Port for HTTPS, the same way. If it cannot listen, TLS is off (see `httpsError`). */
+  httpsPort: number
   /** Passed to each worker in its environment. */
   workerConfig: Record<string, unknown>
   debug: boolean
   /** Every worker crashed too often: the process should exit with this error. */
   onCrashLoop(err: WorkerCrashLoopError): void
-}
-
-type WorkerState = 'starting' | 'serving' | 'stopping'
-
-interface WorkerHandle {
-  worker: Worker
-  state: WorkerState
-  /** Why it could not start, as the worker said before exiting. */
-  failure?: string
-  inflight: InflightCounts
-  ready: Promise<void>
-  markReady(): void
-  exited: Promise<void>
 }
 
 export class Supervisor {
@@ -49,41 +47,47 @@ export class Supervisor {
   #handles = new Map<number, WorkerHandle>()
   #pendingAcks = new Map<number, { workerId: number; resolve(): void }>()
   #countListeners = new Set<() => void>()
-  #crashTimes: number[] = []
-  #respawnDelayMs = RESPAWN_MIN_DELAY_MS
+  readonly #respawn = new RespawnPolicy()
   #stopping = false
-  #httpPort = 0
-  #httpsPort = 0
-  #httpsError: string | undefined
+  readonly #sockets: ListenSockets
+  readonly #acceptErrors = new AcceptErrors()
   #reloading: Promise<void> = Promise.resolve()
   readonly #options: SupervisorOptions
 
   constructor(options: SupervisorOptions) {
     this.#options = options
+    this.#sockets = new ListenSockets(options)
     cluster.setupPrimary({ exec: path.join(__dirname, '..', 'worker', 'main.js'), silent: false })
   }
 
   get httpPort(): number {
-    return this.#httpPort
+    return this.#sockets.httpPort
   }
 
   get httpsPort(): number {
-    return this.#httpsPort
+    return this.#sockets.httpsPort
   }
 
   get httpsError(): string | undefined {
-    return this.#httpsError
+    return this.#sockets.httpsError
+  }
+
+  /** Workers that could not accept connections within the last few seconds. */
+  get acceptErrors(): AcceptErrorStatus[] {
+    return this.#acceptErrors.recent()
   }
 
   get workerPids(): number[] {
-    return [...this.#handles.values()].filter((h) => h.state !== 'stopping').map((h) => h.worker.process.pid ?? 0)
+    return [...this.#handles.values()].filter((h) => h.state !== 'stopping').map((h) => h.pid)
   }
 
   /** Forks the workers with the given table and resolves once all of them listen. */
   async start(table: RouteTable): Promise<void> {
     this.#table = table
-    const handles = Array.from({ length: this.#options.workers }, () => this.#fork())
-    await Promise.all(handles.map((h) => h.ready))
+    // Slot 0 alone first: with port 0 its sockets pick the port that the other slots then join.
+    await this.#fork(0).ready
+    const others = Array.from({ length: this.#options.workers - 1 }, (_, i) => this.#fork(i + 1))
+    await Promise.all(others.map((h) => h.ready))
   }
 
   /** Sends a new table to every worker and resolves when each live worker has applied it. */
@@ -124,7 +128,13 @@ export class Supervisor {
   /** Stops every worker: they finish in-flight requests within `timeoutMs`, then exit. */
   async shutdown(timeoutMs: number): Promise<void> {
     this.#stopping = true
-    await Promise.all([...this.#handles.values()].map((h) => this.#stopWorker(h, timeoutMs)))
+    const handles = [...this.#handles.values()]
+    const stopped = Promise.all(handles.map((h) => this.#stopWorker(h, timeoutMs)))
+    // The primary's copies of the sockets go last. Closing them once no worker listens closes the
+    // sockets, so new connections are refused rather than queued with nobody left to accept them.
+    await Promise.all(handles.map((h) => h.stoppedAccepting))
+    this.#sockets.closeAll()
+    await stopped
   }
 
   // Private
@@ -132,63 +142,60 @@ export class Supervisor {
   async #rollWorkers(drainTimeoutMs: number): Promise<void> {
     const old = [...this.#handles.values()].filter((h) => h.state === 'serving')
     for (const handle of old) {
-      const fresh = this.#fork()
+      // The new worker listens on the slot's sockets before the old one closes its copies: the
+      // sockets never close, and whatever is queued on them is accepted by one or the other.
+      const fresh = this.#fork(handle.slot)
       await fresh.ready
       await this.#stopWorker(handle, drainTimeoutMs)
     }
     log('info', 'workers reloaded', { workers: this.workerPids.length })
   }
 
-  #fork(): WorkerHandle {
+  #fork(slot: number): WorkerHandle {
     const worker = cluster.fork({
       MPROXY_WORKER_CONFIG: JSON.stringify(this.#options.workerConfig),
       MPROXY_DEBUG: this.#options.debug ? '1' : '0',
     })
-    let markReady!: () => void
-    let failReady!: (err: Error) => void
-    const ready = new Promise<void>((resolve, reject) => { markReady = resolve; failReady = reject })
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
-    const handle: WorkerHandle = { worker, state: 'starting', inflight: {}, ready, markReady, exited }
-    this.#handles.set(worker.id, handle)
-    const readyTimer = setTimeout(() => {
-      failReady(new Error(`worker ${worker.id} did not start listening within ${READY_TIMEOUT_MS} ms`))
-      worker.process.kill('SIGKILL')
-    }, READY_TIMEOUT_MS)
-    ready.then(() => clearTimeout(readyTimer), () => clearTimeout(readyTimer))
-
-    worker.on('message', (message: unknown) => {
-      if (isWorkerMessage(message)) this.#onMessage(handle, message)
+    const handle = new WorkerHandle(worker, slot, READY_TIMEOUT_MS)
+    this.#handles.set(handle.id, handle)
+    worker.on('message', (message: unknown, socket: unknown) => {
+      if (isWorkerMessage(message)) this.#onMessage(handle, message, socket)
     })
-    worker.on('online', () => void this.#sendRoutes(handle))
-    worker.on('error', (err) => log('warn', 'worker ipc error', { worker: worker.id, error: err.message }))
-    worker.once('exit', (code, signal) => {
-      clearTimeout(readyTimer)
-      failReady(new Error(handle.failure ?? `worker ${worker.id} exited before it was ready (code ${code}, signal ${signal})`))
-      this.#onExit(handle, code, signal)
+    worker.on('online', () => {
+      // IPC keeps the order: the sockets arrive before the table that makes the worker listen.
+      for (const order of this.#sockets.orders(slot)) this.#send(handle, order.message, order.handle)
+      void this.#sendRoutes(handle)
     })
-    // Callers that do not await readiness must not see an unhandled rejection.
-    ready.catch(() => {})
-    log('info', 'worker started', { worker: worker.id, pid: worker.process.pid })
+    worker.on('error', (err) => log('warn', 'worker ipc error', { worker: handle.id, error: err.message }))
+    worker.once('exit', (code, signal) => this.#onExit(handle, code, signal))
+    log('info', 'worker started', { worker: handle.id, pid: handle.pid, slot })
     return handle
   }
 
-  #onMessage(handle: WorkerHandle, message: WorkerMessage): void {
+  #onMessage(handle: WorkerHandle, message: WorkerMessage, socket: unknown): void {
     switch (message.type) {
+      case 'listening':
+        if (isListenHandle(socket)) this.#sockets.keep(handle.slot, message.protocol, socket)
+        else log('error', 'worker reported a new socket without its handle', { worker: handle.id, protocol: message.protocol })
+        return
       case 'ready':
-        this.#httpPort = message.httpPort
-        this.#httpsPort = message.httpsPort
-        this.#httpsError = message.httpsError
-        if (handle.state === 'starting') handle.state = 'serving'
-        this.#respawnDelayMs = RESPAWN_MIN_DELAY_MS
+        this.#sockets.listening(handle.slot, message)
+        this.#respawn.started()
         handle.markReady()
         return
       case 'listen-failed':
         handle.failure = message.error
         return
+      case 'accept-error':
+        this.#acceptErrors.record(handle.id, handle.pid, message.error)
+        return
+      case 'stopped-accepting':
+        handle.markStoppedAccepting()
+        return
       case 'routes-applied': {
         handle.inflight = message.inflight
         const pending = this.#pendingAcks.get(message.ack)
-        if (pending?.workerId === handle.worker.id) {
+        if (pending?.workerId === handle.id) {
           this.#pendingAcks.delete(message.ack)
           pending.resolve()
         }
@@ -214,20 +221,20 @@ export class Supervisor {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         if (!this.#pendingAcks.delete(seq)) return
-        log('warn', 'worker did not apply routes in time, replacing it', { worker: handle.worker.id, version: table.version })
+        log('warn', 'worker did not apply routes in time, replacing it', { worker: handle.id, version: table.version })
         handle.worker.process.kill('SIGKILL')
         resolve()
       }, ACK_TIMEOUT_MS)
-      this.#pendingAcks.set(seq, { workerId: handle.worker.id, resolve: () => { clearTimeout(timer); resolve() } })
+      this.#pendingAcks.set(seq, { workerId: handle.id, resolve: () => { clearTimeout(timer); resolve() } })
       this.#send(handle, { mproxy: 1, type: 'routes', seq, table })
     })
   }
 
   #onExit(handle: WorkerHandle, code: number | null, signal: string | null): void {
-    this.#handles.delete(handle.worker.id)
+    this.#handles.delete(handle.id)
     // A dead worker applies no table and holds no requests any more.
     for (const [seq, pending] of this.#pendingAcks) {
-      if (pending.workerId === handle.worker.id) {
+      if (pending.workerId === handle.id) {
         this.#pendingAcks.delete(seq)
         pending.resolve()
       }
@@ -235,23 +242,20 @@ export class Supervisor {
     this.#notifyCounts()
     if (handle.state === 'stopping' || this.#stopping) return
 
-    log('error', 'worker exited unexpectedly', { worker: handle.worker.id, pid: handle.worker.process.pid, code, signal })
-    const now = Date.now()
-    this.#crashTimes = this.#crashTimes.filter((t) => now - t < CRASH_LOOP_WINDOW_MS)
-    this.#crashTimes.push(now)
-    if (this.#crashTimes.length > CRASH_LOOP_LIMIT) {
+    log('error', 'worker exited unexpectedly', { worker: handle.id, pid: handle.pid, slot: handle.slot, code, signal })
+    const decision = this.#respawn.crashed()
+    if (decision.action === 'give-up') {
       this.#stopping = true
-      this.#options.onCrashLoop(new WorkerCrashLoopError(
-        `workers crashed ${this.#crashTimes.length} times within ${CRASH_LOOP_WINDOW_MS / 1000}s; giving up`))
+      this.#options.onCrashLoop(new WorkerCrashLoopError(decision.reason))
       return
     }
-    const delay = this.#respawnDelayMs
-    this.#respawnDelayMs = Math.min(this.#respawnDelayMs * 2, RESPAWN_MAX_DELAY_MS)
+    // Meanwhile the slot's sockets stay open in the primary: connections queue for the new worker.
     setTimeout(() => {
-      if (this.#stopping) return
-      const fresh = this.#fork()
-      fresh.ready.then(() => log('info', 'worker restarted', { worker: fresh.worker.id, pid: fresh.worker.process.pid }), () => {})
-    }, delay)
+      // A reload may have filled the slot meanwhile.
+      if (this.#stopping || this.#slotServed(handle.slot)) return
+      const fresh = this.#fork(handle.slot)
+      fresh.ready.then(() => log('info', 'worker restarted', { worker: fresh.id, pid: fresh.pid, slot: fresh.slot }), () => {})
+    }, decision.delayMs)
   }
 
   async #stopWorker(handle: WorkerHandle, timeoutMs: number): Promise<void> {
@@ -262,8 +266,14 @@ export class Supervisor {
     clearTimeout(timer)
   }
 
-  #send(handle: WorkerHandle, message: PrimaryMessage): void {
-    if (handle.worker.isConnected()) handle.worker.send(message)
+  #send(handle: WorkerHandle, message: PrimaryMessage, socket?: ListenHandle): void {
+    if (!handle.worker.isConnected()) return
+    if (socket) handle.worker.send(message, sendable(socket), { keepOpen: true })
+    else handle.worker.send(message)
+  }
+
+  #slotServed(slot: number): boolean {
+    return [...this.#handles.values()].some((h) => h.slot === slot && h.state !== 'stopping')
   }
 
   #broadcast(message: PrimaryMessage): void {

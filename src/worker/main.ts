@@ -6,8 +6,13 @@
 import net, { BlockList } from 'node:net'
 import type http from 'node:http'
 import { flushLogs, log, setDebug } from '../lib/logger'
-import { assertNever, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from '../ipc/messages'
+import {
+  assertNever, isListenHandle, isPrimaryMessage, sendable,
+  type ListenHandle, type ListenProtocol, type PrimaryMessage, type WorkerMessage,
+} from '../ipc/messages'
+import { AcceptErrorReporter } from './accept-errors'
 import { InflightReporter } from './inflight'
+import { describeListenError, listen as listenAs, type ListenOrder } from './listeners'
 import { CertificateSelector } from './certificates'
 import { createProxyServer, createTlsProxyServer } from './proxy-server'
 import { TlsAlpnChallenges } from './tls-alpn-challenges'
@@ -19,8 +24,6 @@ const TIMEOUT_SWEEP_INTERVAL_MS = 100
 const IDLE_CLOSE_GRACE_MS = 1_000
 
 interface WorkerConfig {
-  httpPort: number
-  httpsPort: number
   trustedProxies: string[]
   accessLog: boolean
   /** A response whose upstream sends nothing for this long is cut. */
@@ -31,8 +34,8 @@ interface WorkerConfig {
   ticketKeys: string
 }
 
-function send(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message)
+function send(message: WorkerMessage, socket?: ListenHandle): void {
+  if (process.connected) process.send?.(message, socket && sendable(socket))
 }
 
 function parseTrustedProxies(entries: string[]): BlockList | undefined {
@@ -68,13 +71,19 @@ function main(): void {
   const trustedProxies = parseTrustedProxies(config.trustedProxies)
   const certificates = new CertificateSelector()
   let httpsPort = 0
+  const acceptErrors = new AcceptErrorReporter((code, error) => send({ mproxy: 1, type: 'accept-error', code, error }))
+  acceptErrors.watch()
   const server = createProxyServer({ routes, trustedProxies, accessLog, encrypted: false, httpsPort: () => httpsPort })
-  server.on('error', (err) => log('error', 'http listener error', { port: config.httpPort, error: err.message }))
+  server.on('error', (err) => {
+    if (!acceptErrors.serverError(err)) log('error', 'http listener error', { error: err.message })
+  })
   const tlsServer = createTlsProxyServer({ routes, trustedProxies, accessLog, encrypted: true, httpsPort: () => httpsPort }, {
     SNICallback: (servername, callback) => certificates.select(servername, callback),
     ticketKeys: Buffer.from(config.ticketKeys, 'base64'),
   })
-  tlsServer.on('error', (err) => log('error', 'https listener error', { port: config.httpsPort, error: err.message }))
+  tlsServer.on('error', (err) => {
+    if (!acceptErrors.serverError(err)) log('error', 'https listener error', { error: err.message })
+  })
   const tlsChallenges = new TlsAlpnChallenges()
   tlsChallenges.intercept(tlsServer)
   setInterval(() => {
@@ -82,33 +91,51 @@ function main(): void {
     for (const target of routes.targets()) target.expireSlowRequests(now)
   }, TIMEOUT_SWEEP_INTERVAL_MS).unref()
 
+  /** What the primary ordered each listener to listen on (sent before the first table). */
+  const orders = new Map<ListenProtocol, ListenOrder>()
+
   /** HTTP must listen; HTTPS may fail (port 443 without privileges): then TLS is off, not the proxy. */
   async function listen(): Promise<{ httpPort: number; httpsPort: number; httpsError?: string }> {
+    // The primary always orders HTTP; were the order missing, listening would fail and say why.
+    const httpOrder = orders.get('http') ?? { source: 'attached', port: 0 }
     let httpPort: number
     try {
-      httpPort = await listenOn(server, config.httpPort)
+      httpPort = await listenFor('http', server, httpOrder)
     } catch (err) {
-      send({ mproxy: 1, type: 'listen-failed', error: `cannot listen on HTTP port ${config.httpPort}: ${describeListenError(err as NodeJS.ErrnoException)}` })
+      send({ mproxy: 1, type: 'listen-failed', error: `cannot listen on HTTP port ${httpOrder.port}: ${describeListenError(err as NodeJS.ErrnoException)}` })
       flushLogs()
       // Let the message reach the primary before the exit does.
       setTimeout(() => process.exit(1), 50)
       return new Promise(() => {})
     }
+    // No order: HTTPS could not listen in the first worker, and TLS is off.
+    const httpsOrder = orders.get('https')
+    if (!httpsOrder) return { httpPort, httpsPort: 0 }
     try {
-      return { httpPort, httpsPort: await listenOn(tlsServer, config.httpsPort) }
+      return { httpPort, httpsPort: await listenFor('https', tlsServer, httpsOrder) }
     } catch (err) {
-      return { httpPort, httpsPort: 0, httpsError: `port ${config.httpsPort}: ${describeListenError(err as NodeJS.ErrnoException)}` }
+      return { httpPort, httpsPort: 0, httpsError: `port ${httpsOrder.port}: ${describeListenError(err as NodeJS.ErrnoException)}` }
     }
   }
 
-  function onMessage(message: PrimaryMessage): void {
+  /** Listens as ordered; a new socket goes to the primary, which keeps it for the slot's next workers. */
+  async function listenFor(protocol: ListenProtocol, listener: net.Server, order: ListenOrder): Promise<number> {
+    const { port, newSocket } = await listenAs(listener, order)
+    if (newSocket) send({ mproxy: 1, type: 'listening', protocol, port }, newSocket)
+    return port
+  }
+
+  function onMessage(message: PrimaryMessage, socket: unknown): void {
     switch (message.type) {
+      case 'listen':
+        orders.set(message.protocol, { source: message.source, port: message.port, handle: isListenHandle(socket) ? socket : undefined })
+        return
       case 'routes':
         routes.install(message.table)
         certificates.install(message.table.certificates)
         tlsChallenges.install(message.table.acmeTlsChallenges)
         send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot() })
-        if (!listening) {
+        if (!listening && !shuttingDown) {
           listening = true
           void listen().then((ready) => {
             httpsPort = ready.httpsPort
@@ -130,8 +157,8 @@ function main(): void {
     }
   }
 
-  process.on('message', (message: unknown) => {
-    if (isPrimaryMessage(message)) onMessage(message)
+  process.on('message', (message: unknown, socket: unknown) => {
+    if (isPrimaryMessage(message)) onMessage(message, socket)
   })
   // The primary is gone (killed, crashed): nobody routes or supervises this worker any more.
   // Requests in flight still finish, within the shutdown timeout.
@@ -154,6 +181,8 @@ async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs:
   const listening = servers.filter((server) => server.listening)
   const allClosed = Promise.all(listening.map((server) =>
     new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))))
+  // The listening sockets are closed now (their connections are not): the primary may close its copies.
+  send({ mproxy: 1, type: 'stopped-accepting' })
   const idleSweep = setInterval(() => listening.forEach((server) => server.closeIdleConnections()), IDLE_CLOSE_GRACE_MS)
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())
   await Promise.race([allClosed, deadline])
@@ -164,26 +193,6 @@ async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs:
   flushLogs()
   setTimeout(() => process.exit(0), 10).unref()
   if (process.connected) process.disconnect()
-}
-
-function describeListenError(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case 'EADDRINUSE': return 'address already in use (another proxy or web server?)'
-    case 'EACCES': return 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)'
-    default: return err.code ?? err.message
-  }
-}
-
-function listenOn(server: net.Server, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err)
-    server.once('error', onError)
-    server.listen(port, () => {
-      server.off('error', onError)
-      const address = server.address()
-      resolve(typeof address === 'object' && address ? address.port : port)
-    })
-  })
 }
 
 main()
