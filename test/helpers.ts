@@ -352,11 +352,17 @@ export interface ProxyOptions {
   envOnly?: boolean
   /** Run under this limit of open files (`ulimit -n`), workers included. Default: the test's own. */
   fileLimit?: number
+  /**
+   * A file descriptor for the proxy's stdout instead of a pipe to this process (e.g. of /dev/full).
+   * `logs` then stays empty, and the ports come from `status --json`.
+   */
+  stdout?: number
 }
 
 /**
  * Spawns `node bin/run.js run --state-dir DIR --http-port 0 --workers N --https-port 0` and
- * resolves once it logs `"msg":"listening"`, with the port it reports.
+ * resolves once it logs `"msg":"listening"` (or, with `stdout`, once `status` answers), with the
+ * port it reports.
  */
 export async function startProxy(opts: ProxyOptions = {}): Promise<Proxy> {
   const stateDir = opts.stateDir ?? makeStateDir()
@@ -375,14 +381,14 @@ export async function startProxy(opts: ProxyOptions = {}): Promise<Proxy> {
   const [command, commandArgs] = opts.fileLimit === undefined
     ? [process.execPath, args]
     : ['/bin/sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(opts.fileLimit), process.execPath, ...args]]
-  const proc = spawn(command, commandArgs, { cwd: REPO_ROOT, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(command, commandArgs, { cwd: REPO_ROOT, env: cleanEnv(opts.env), stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'] })
   track(proc)
 
   const logs: LogLine[] = []
   const watchers = new Set<(line: LogLine) => void>()
   let stderr = ''
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  readline.createInterface({ input: proc.stdout! }).on('line', (text) => {
+  if (proc.stdout) readline.createInterface({ input: proc.stdout }).on('line', (text) => {
     let line: LogLine
     try {
       const parsed: unknown = JSON.parse(text)
@@ -437,12 +443,20 @@ export async function startProxy(opts: ProxyOptions = {}): Promise<Proxy> {
   }
   onCleanup(() => stop('SIGTERM'))
 
-  const listening = await waitForLog((line) => line.msg === 'listening', PROXY_START_TIMEOUT_MS)
-  const port = Number(listening.http)
-  if (!Number.isInteger(port) || port <= 0) throw new Error(`"listening" line has no http port: ${JSON.stringify(listening)}`)
-
   const cli = (cliArgs: string[], cliOpts: { timeoutMs?: number } = {}): Promise<CliResult> =>
     runCli(cliArgs, { stateDir, env: opts.env, timeoutMs: cliOpts.timeoutMs })
+
+  const listening = opts.stdout === undefined
+    ? await waitForLog((line) => line.msg === 'listening', PROXY_START_TIMEOUT_MS)
+    : await waitUntil(async () => {
+      if (proc.exitCode !== null) throw new Error(`mproxy exited (code ${proc.exitCode}); stderr: ${stderr}`)
+      const result = await cli(['status', '--json'])
+      if (result.code !== 0) return undefined
+      const status = JSON.parse(result.stdout) as StatusResponse
+      return { http: status.httpPort, https: status.httpsPort } as LogLine
+    }, PROXY_START_TIMEOUT_MS, 'mproxy to answer status')
+  const port = Number(listening.http)
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`"listening" line has no http port: ${JSON.stringify(listening)}`)
 
   return {
     port,
