@@ -32,6 +32,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   requestId = ''
   hasBody = false
   upstreamHeaders: string[] = []
+  /** The client sent `Expect: 100-continue`: the app decides whether the upload starts. */
+  expectContinue = false
   /** The service that routed it ('' for mproxy's own answers). */
   service = ''
   targetTimeoutMs = 0
@@ -46,7 +48,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   /** The upstream request ended (completed or failed). */
   settled = false
   abortReason: AbortReason | undefined = undefined
-  /** Attempts made on a stale pooled connection: one retry at most. */
+  /** Retries after a stale pooled connection dropped the request: one at most. */
   retries = 0
   /** Response body bytes sent to the client. */
   bytes = 0

@@ -3,6 +3,7 @@
  * from the latest route table the primary sent, report in-flight counts, and stop when told.
  * They ignore SIGINT/SIGTERM: the primary owns signals and sends `shutdown`.
  */
+import cluster from 'node:cluster'
 import net, { BlockList } from 'node:net'
 import type http from 'node:http'
 import { flushLogs, log, setDebug } from '../lib/logger'
@@ -14,7 +15,7 @@ import { AcceptErrorReporter } from './accept-errors'
 import { InflightReporter } from './inflight'
 import { describeListenError, listen as listenAs, type ListenOrder } from './listeners'
 import { CertificateSelector } from './certificates'
-import { createProxyServer, createTlsProxyServer } from './proxy-server'
+import { createProxyServer, createTlsProxyServer, TLS_HANDSHAKE_TIMEOUT_MS } from './proxy-server'
 import { TlsAlpnChallenges } from './tls-alpn-challenges'
 import { WorkerRoutes } from './route-table'
 
@@ -85,7 +86,7 @@ function main(): void {
     if (!acceptErrors.serverError(err)) log('error', 'https listener error', { error: err.message })
   })
   const tlsChallenges = new TlsAlpnChallenges()
-  tlsChallenges.intercept(tlsServer)
+  tlsChallenges.intercept(tlsServer, TLS_HANDSHAKE_TIMEOUT_MS)
   setInterval(() => {
     const now = performance.now()
     for (const target of routes.targets()) target.expireSlowRequests(now)
@@ -161,7 +162,10 @@ function main(): void {
     if (isPrimaryMessage(message)) onMessage(message, socket)
   })
   // The primary is gone (killed, crashed): nobody routes or supervises this worker any more.
-  // Requests in flight still finish, within the shutdown timeout.
+  // Requests in flight still finish, within the shutdown timeout. node:cluster would exit the
+  // worker at once on a disconnect it did not ask for; marking the disconnect as expected
+  // leaves the exit to `shutdown`.
+  if (cluster.worker) cluster.worker.exitedAfterDisconnect = true
   process.on('disconnect', () => {
     if (!shuttingDown) {
       shuttingDown = true

@@ -65,7 +65,9 @@ export function createTlsProxyServer(options: ProxyServerOptions, tlsOptions: ht
 }
 
 function attachPipeline<S extends http.Server>(server: S, options: ProxyServerOptions): S {
-  server.on('request', (req, res) => handleRequest(req, res, options))
+  server.on('request', (req, res) => handleRequest(req, res, options, false))
+  // With this listener Node does not answer `100 Continue` by itself: the app will.
+  server.on('checkContinue', (req, res) => handleRequest(req, res, options, true))
   server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, options))
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
@@ -74,9 +76,10 @@ function attachPipeline<S extends http.Server>(server: S, options: ProxyServerOp
   return server
 }
 
-function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, options: ProxyServerOptions): void {
+function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, options: ProxyServerOptions, expectContinue: boolean): void {
   const exchange = new Exchange(req, res, performance.now(), clientAddress(req))
   readRequestHead(req.rawHeaders, forwardingContext(exchange.client, options), exchange)
+  exchange.expectContinue = expectContinue && exchange.hasBody
   res.on('close', options.accessLog ? onResponseCloseLogged : onResponseClose)
   const route = options.routes.match(exchange.host)
   if (!route) return sendErrorPage(res, 404)

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks'
 import { createProxyServer } from 'http-proxy-3'
 import { Pool } from 'undici'
 import { isoTime, log, logBufferedLine } from '../lib/logger'
-import { isPoolableTarget, sendAsteriskRequest } from './asterisk-request'
+import { isPoolableTarget, sendOneOffRequest } from './one-off-request'
 import { type Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
 import { InflightList } from './inflight-list'
@@ -70,7 +70,7 @@ export class TargetProxy implements ExchangeOwner {
     exchange.owner = this
     this.#inflight.add(exchange)
     this.#events.onCountChange(this)
-    if (!isPoolableTarget(exchange.req.url!)) return sendAsteriskRequest(exchange, this.address)
+    if (exchange.retries > 0 || exchange.expectContinue || !isPoolableTarget(exchange.req.url!)) return sendOneOffRequest(exchange, this.address)
     this.#pool.dispatch({
       path: exchange.req.url!,
       method: exchange.req.method!,
@@ -120,6 +120,9 @@ export class TargetProxy implements ExchangeOwner {
     const startedAt = performance.now()
     socket.on('error', (err) => log('debug', 'websocket client error', { target: this.address, error: err.message }))
     this.#sockets.add(socket)
+    // Once one side has ended the connection it is over: no half-open socket is kept waiting
+    // for the client's own end.
+    socket.once('finish', () => socket.destroy())
     socket.once('close', () => {
       this.#sockets.delete(socket)
       this.#events.onCountChange(this)

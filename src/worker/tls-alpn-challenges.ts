@@ -33,11 +33,15 @@ export class TlsAlpnChallenges {
    * Takes over the 'connection' handling of `httpsServer`: the first bytes of each connection
    * decide where it goes, then they are put back for whichever TLS server reads them.
    */
-  intercept(httpsServer: tls.Server): void {
+  intercept(httpsServer: tls.Server, handshakeTimeoutMs: number): void {
     const [handOver] = httpsServer.listeners('connection') as Array<(socket: net.Socket) => void>
     httpsServer.removeAllListeners('connection')
     httpsServer.on('connection', (socket: net.Socket) => {
+      // A connection that never speaks is closed; after the first bytes, the TLS server's own
+      // handshake timeout applies.
+      socket.setTimeout(handshakeTimeoutMs, () => socket.destroy())
       socket.once('data', (chunk: Buffer) => {
+        socket.setTimeout(0)
         socket.pause()
         socket.unshift(chunk)
         const protocols = offeredAlpnProtocols(chunk)
