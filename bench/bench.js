@@ -541,7 +541,7 @@ async function main() {
       '--access-log', process.env.ACCESS_LOG === 'false' ? 'false' : 'true'],
     { stdio: ['ignore', logFd, logFd], env });
   fs.closeSync(logFd);
-  const listening = await waitForFileLine(logFile, /"msg":"listening".*?"http":(\d+),"https":(\d+)/, mp, 'mproxy run');
+  const listening = await waitForFileLine(logFile, /^(?=.*"msg":"listening").*"http":(\d+),"https":(\d+)/m, mp, 'mproxy run');
   ctx.proxyPort = Number(listening[1]);
   ctx.httpsPort = Number(listening[2]);
   ctx.mproxyPid = mp.child.pid;

@@ -122,7 +122,7 @@ async function measure(size, upstreams) {
     const { match } = await startChild(process.execPath, [
       BIN, 'run', '--http-port', '0', '--https-port', '0', '--workers', '1', '--state-dir', stateDir,
       '--redis-url', `unix://${socket}`, '--node-name', `n${i}`,
-    ], /"msg":"listening".*?"http":(\d+)/);
+    ], /^(?=.*"msg":"listening").*"http":(\d+)/m);
     nodes.push({ stateDir, port: Number(match[1]) });
   }
   const ports = nodes.map((node) => node.port);

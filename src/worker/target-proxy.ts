@@ -6,8 +6,8 @@
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import { performance } from 'node:perf_hooks'
-import { createProxyServer } from 'http-proxy-3'
-import { Pool } from 'undici'
+import type { createProxyServer } from 'http-proxy-3'
+import type { Pool as PoolClass } from 'undici'
 import { isoTime, log, logBufferedLine } from '../lib/logger'
 import { isPoolableTarget, sendOneOffRequest } from './one-off-request'
 import { type Exchange, type ExchangeOwner } from './exchange'
@@ -22,6 +22,10 @@ const MAX_CONNECTIONS = 256
 const CONNECT_TIMEOUT_MS = 10_000
 
 type WsProxy = ReturnType<typeof createProxyServer<typeof http.IncomingMessage, typeof http.ServerResponse, Error>>
+
+// Memory: undici's index loads fetch, WebSocket and caches too (13 MiB per worker); only its Pool
+// is needed. http-proxy-3 (16 MiB) is loaded by the first upgrade a worker proxies.
+const Pool = require('undici/lib/dispatcher/pool') as typeof PoolClass
 
 export interface UpstreamSettings {
   /** A response whose upstream sends nothing for this long is cut. */
@@ -46,7 +50,7 @@ export class TargetProxy implements ExchangeOwner {
   readonly #settings: UpstreamSettings
   readonly #inflight = new InflightList<Exchange>()
   readonly #sockets = new Set<Duplex>()
-  #pool: Pool
+  #pool: PoolClass
   #wsProxy: WsProxy | undefined
   #retired = false
 
@@ -170,7 +174,7 @@ export class TargetProxy implements ExchangeOwner {
 
   // Private
 
-  #createPool(): Pool {
+  #createPool(): PoolClass {
     return new Pool(`http://${this.address}`, {
       connections: MAX_CONNECTIONS,
       keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
@@ -179,7 +183,8 @@ export class TargetProxy implements ExchangeOwner {
   }
 
   #createWsProxy(): WsProxy {
-    const proxy = createProxyServer({ target: new URL(`http://${this.address}`), xfwd: false })
+    const { createProxyServer: create } = require('http-proxy-3') as { createProxyServer: typeof createProxyServer }
+    const proxy = create<typeof http.IncomingMessage, typeof http.ServerResponse, Error>({ target: new URL(`http://${this.address}`), xfwd: false })
     proxy.on('error', (err, req, socket) => {
       log('warn', 'websocket error', { target: this.address, path: req?.url, error: (err as Error).message })
       if (socket && 'destroy' in socket) (socket as Duplex).destroy()
