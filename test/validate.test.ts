@@ -106,6 +106,7 @@ describe('normalizeServiceSpec', () => {
       healthCheck: { path: '/up', intervalMs: 1_000, timeoutMs: 5_000 },
       targetTimeoutMs: 30_000,
       drainTimeoutMs: 30_000,
+      drainWebSockets: false,
       tls: false,
       tlsRedirect: false,
     })
