@@ -101,12 +101,13 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     // 1xx answers are informational; Node's server has already answered 100-continue.
     if (statusCode < 200) return
-    this.responded = true
     const res = this.res
     if (res.destroyed) return controller.abort(new Error('client gone'))
     // An upload the upstream did not wait for is still arriving: that connection cannot be reused.
     const close = this.owner!.closingClientConnections() || (this.hasBody && !this.req.complete)
+    // Throws on a header Node will not send: the upstream client then reports a 502.
     res.writeHead(statusCode, statusMessage || undefined, clientResponseHeaders(headers, close) as unknown as string[])
+    this.responded = true
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
