@@ -39,14 +39,23 @@ export class ListenSockets {
   readonly #joining: ReadonlySet<ListenProtocol>
 
   /**
-   * `sockets`: those an upgrading primary handed over, the slots' sockets from the start.
-   * `joining`: see #joining.
+   * `workers`: the number of slots. `sockets`: those an upgrading primary handed over, the slots'
+   * sockets from the start. `joining`: see #joining.
    */
-  constructor(options: { httpPort: number; httpsPort: number; sockets?: SlotSocket[]; joining?: ListenProtocol[] }) {
+  constructor(options: { workers: number; httpPort: number; httpsPort: number; sockets?: SlotSocket[]; joining?: ListenProtocol[] }) {
     this.#httpPort = options.httpPort
     this.#httpsPort = options.httpsPort
     this.#joining = new Set(options.joining)
-    for (const { slot, protocol, handle } of options.sockets ?? []) this.keep(slot, protocol, handle)
+    for (const { slot, protocol, handle } of options.sockets ?? []) {
+      if (slot < options.workers) {
+        this.keep(slot, protocol, handle)
+      } else {
+        // Fewer workers than the upgraded primary had: a socket nobody accepts on must not stay
+        // open, or the kernel would keep queueing connections on it for nobody.
+        log('warn', 'closing a listening socket handed over for a slot this primary does not have', { slot, protocol })
+        handle.close()
+      }
+    }
   }
 
   get httpPort(): number {

@@ -8,7 +8,7 @@
  * (see takeover.ts): this side only waits for the commit, or for the successor to fail.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { HandingOverError, TakeoverFailedError } from '../errors'
+import { HandingOverError, ShuttingDownError, TakeoverFailedError } from '../errors'
 import { assertNever, isListenHandle, isUpgradeMessage, sendable, type UpgradeMessage } from '../ipc/messages'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
@@ -42,7 +42,7 @@ export class Upgrader {
 
   /** Starts the successor and resolves once it has taken over; rejects (this primary serving on) if it fails. */
   async run(progress: (message: string) => void): Promise<string> {
-    if (this.#parts.stopping) throw new HandingOverError('mproxy is shutting down')
+    if (this.#parts.stopping) throw new ShuttingDownError('mproxy is shutting down')
     if (this.#successor) throw new HandingOverError(`an upgrade is already under way (new process pid ${this.#successor.pid})`)
     this.#parts.gate.check()
     const args = [...process.execArgv, ...process.argv.slice(1)]
