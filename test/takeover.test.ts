@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
+import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { ControlClient } from '../src/control/client'
 import {
@@ -61,6 +62,44 @@ describe('mproxy upgrade', () => {
     },
     LOAD_TEST_TIMEOUT_MS,
   )
+
+  it('runs on SIGUSR2 too (systemctl reload)', async () => {
+    const backend = await startBackend()
+    const old = await startProxy({ workers: 1 })
+    await old.deploy([backend.address])
+
+    old.proc.kill('SIGUSR2')
+    const successor = await waitUntil(async () => {
+      const { pid } = await old.status()
+      return pid !== old.proc.pid ? pid : undefined
+    }, PROXY_START_TIMEOUT_MS, 'a new primary')
+    onCleanup(() => stopPid(successor))
+
+    expect(await old.exited).toBe(0)
+    expect(await getBody(old.port)).toBe(backend.name)
+  })
+
+  it('fails with one line, the old primary serving on, when the new one cannot take over', async () => {
+    const [a, b] = [await startBackend(), await startBackend()]
+    const old = await startProxy({ workers: 1 })
+    await old.deploy([a.address])
+    // The old primary cannot save its state for the handover, so the new one gives up.
+    const stateFile = path.join(old.stateDir, 'state.json')
+    fs.rmSync(stateFile)
+    fs.mkdirSync(path.join(stateFile, 'in-the-way'), { recursive: true })
+
+    const upgrade = await old.cli(['upgrade'])
+
+    expect(upgrade.code).toBe(1)
+    expect(errorLines(upgrade.stderr)).toEqual([
+      `Error: the new mproxy (pid ${/started a new mproxy \(pid (\d+)\)/.exec(upgrade.stdout)?.[1]}) exited (code 1) before taking over (its error is in the log); mproxy (pid ${old.proc.pid}) keeps serving`,
+    ])
+    expect((await old.status()).pid).toBe(old.proc.pid)
+    expect(await getBody(old.port)).toBe(a.name)
+    fs.rmSync(stateFile, { recursive: true })
+    await old.deploy([b.address])
+    expect(await getBody(old.port)).toBe(b.name)
+  })
 })
 
 describe('a second mproxy run on the same state dir', () => {
