@@ -29,6 +29,10 @@ export class AlreadyRunningError extends define('MPROXY_ERR_ALREADY_RUNNING', 40
 export class WorkerCrashLoopError extends define('MPROXY_ERR_CRASH_LOOP', 500) {}
 export class ShuttingDownError extends define('MPROXY_ERR_SHUTTING_DOWN', 503) {}
 export class NotAcceptingError extends define('MPROXY_ERR_NOT_ACCEPTING', 503) {}
+/** A takeover is under way: changes wait for the new process. */
+export class HandingOverError extends define('MPROXY_ERR_HANDING_OVER', 503) {}
+/** A takeover or upgrade could not complete; the running proxy keeps serving. */
+export class TakeoverFailedError extends define('MPROXY_ERR_TAKEOVER_FAILED', 500) {}
 
 export function hostTakenError(host: string, service: string): HostInUseError {
   return new HostInUseError(`host ${host} is already used by service ${service}`)

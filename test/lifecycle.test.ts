@@ -119,6 +119,7 @@ describe('CLI without a running proxy', () => {
     ['deploy', ['deploy', '127.0.0.1:1']],
     ['remove', ['remove', 'web']],
     ['reload', ['reload']],
+    ['upgrade', ['upgrade']],
   ])('%s exits 1 and says no mproxy is running', async (_case, args) => {
     const stateDir = makeStateDir()
 

@@ -167,6 +167,17 @@ describe('contrib/systemd/mproxy.service', () => {
     // As root, outside the sandbox, and allowed to fail on kernels without the setting.
     expect(unit).toMatch(/^ExecStartPre=-\+\/sbin\/sysctl -w net\.ipv4\.tcp_migrate_req=1$/m)
   })
+
+  it('reload upgrades the whole process, and systemd follows the new main process', () => {
+    const unit = read('contrib/systemd/mproxy.service')
+    // The primary sends READY=1, and after a takeover the new one sends MAINPID= through systemd-notify.
+    expect(unit).toMatch(/^Type=notify$/m)
+    expect(unit).toMatch(/^NotifyAccess=all$/m)
+    expect(unit).not.toMatch(/^Type=simple$/m)
+    // SIGUSR2: `mproxy upgrade`. Replacing only the workers stays available and documented.
+    expect(unit).toMatch(/^ExecReload=\/bin\/kill -USR2 \$MAINPID$/m)
+    expect(unit).toMatch(/^#.*`mproxy reload`/m)
+  })
 })
 
 describe('example/web/server.js', () => {

@@ -2,7 +2,10 @@
 import http from 'node:http'
 import path from 'node:path'
 import { MproxyError, ProxyNotRunningError } from '../errors'
-import { ROUTES, SOCKET_NAME, type DeployRequest, type ListResponse, type RemoveRequest, type StatusResponse, type StreamEvent } from './protocol'
+import {
+  ROUTES, SOCKET_NAME, type CommitRequest, type CommitResponse, type DeployRequest, type ListResponse, type PrepareRequest,
+  type PrepareResponse, type RemoveRequest, type StatusResponse, type StreamEvent,
+} from './protocol'
 
 class RemoteError extends MproxyError {
   override readonly code: string
@@ -13,6 +16,18 @@ class RemoteError extends MproxyError {
 }
 
 type Route = (typeof ROUTES)[keyof typeof ROUTES]
+
+/** An open `prepare`: the running primary takes no changes while it lasts. */
+export interface TakeoverLease {
+  answer: PrepareResponse
+  /**
+   * Settles when the takeover ends: resolves once the running primary has handed over; rejects
+   * when it gave up (its error) or the connection dropped.
+   */
+  ended: Promise<string>
+  /** Closes the connection: before a commit, the running primary resumes as if nothing happened. */
+  release(): void
+}
 
 export class ControlClient {
   readonly socketPath: string
@@ -33,6 +48,28 @@ export class ControlClient {
     return this.#stream(ROUTES.reload, {}, onProgress)
   }
 
+  upgrade(onProgress: (message: string) => void): Promise<string> {
+    return this.#stream(ROUTES.upgrade, {}, onProgress)
+  }
+
+  /** Asks the running primary to hand over; resolves once it is prepared (see TakeoverLease). */
+  prepare(request: PrepareRequest): Promise<TakeoverLease> {
+    const connection = new AbortController()
+    return new Promise((resolve, reject) => {
+      const ended = this.#stream(ROUTES.prepare, request, () => {}, {
+        signal: connection.signal,
+        onPrepared: (answer) => resolve({ answer, ended, release: () => connection.abort() }),
+      })
+      ended.catch(() => {})
+      // Before `prepared`, an end of any kind is a refusal; after it, these do nothing.
+      ended.then(() => reject(new MproxyError('the running mproxy ended the takeover before it was prepared')), reject)
+    })
+  }
+
+  commit(request: CommitRequest): Promise<CommitResponse> {
+    return this.#json(ROUTES.commit, request)
+  }
+
   list(): Promise<ListResponse> {
     return this.#json(ROUTES.list)
   }
@@ -51,8 +88,11 @@ export class ControlClient {
     return data
   }
 
-  async #stream(route: Route, body: unknown, onProgress: (message: string) => void): Promise<string> {
-    const res = await this.#request(route, body)
+  async #stream(
+    route: Route, body: unknown, onProgress: (message: string) => void,
+    options: { onPrepared?: (answer: PrepareResponse) => void; signal?: AbortSignal } = {},
+  ): Promise<string> {
+    const res = await this.#request(route, body, options.signal)
     if (res.statusCode !== 200) {
       const data = JSON.parse(await readAll(res)) as { code?: string; message?: string }
       throw new RemoteError(data.code ?? 'MPROXY_ERR', data.message ?? `HTTP ${res.statusCode}`)
@@ -66,6 +106,7 @@ export class ControlClient {
         const event = JSON.parse(buffered.slice(0, newline)) as StreamEvent
         buffered = buffered.slice(newline + 1)
         if (event.type === 'progress') onProgress(event.message)
+        else if (event.type === 'prepared') options.onPrepared?.(event.answer)
         else result = event
       }
     }
@@ -74,13 +115,14 @@ export class ControlClient {
     return result.type === 'done' ? result.message : ''
   }
 
-  #request(route: Route, body?: unknown): Promise<http.IncomingMessage> {
+  #request(route: Route, body?: unknown, signal?: AbortSignal): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body)
       const req = http.request({
         socketPath: this.socketPath,
         method: route.method,
         path: route.path,
+        signal,
         headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
       }, resolve)
       req.on('error', (err: NodeJS.ErrnoException) => {

@@ -124,9 +124,39 @@ export interface StatusResponse {
   acceptErrors: AcceptErrorStatus[]
 }
 
-/** One line of a streamed answer. */
+/** A new primary asks the running one to hand over (see src/primary/takeover.ts). */
+export interface PrepareRequest {
+  /** The new primary's pid and version, for the old one's log and its answers meanwhile. */
+  pid: number
+  version: string
+}
+
+/** The running primary has stopped taking changes and saved its state. */
+export interface PrepareResponse {
+  pid: number
+  version: string
+  /** The ports it actually listens on (0: HTTPS off). */
+  httpPort: number
+  httpsPort: number
+}
+
+export interface CommitRequest {
+  /** The pid that prepared: a commit by any other process is refused. */
+  pid: number
+}
+
+export interface CommitResponse {
+  /** The old primary's pid: it stops now. */
+  pid: number
+}
+
+/**
+ * One line of a streamed answer. `prepared` answers a takeover's `prepare`, whose stream then
+ * stays open until the takeover ends: the old primary resumes if it closes before the commit.
+ */
 export type StreamEvent =
   | { type: 'progress'; message: string }
+  | { type: 'prepared'; answer: PrepareResponse }
   | { type: 'done'; message: string }
   | { type: 'error'; code: string; message: string }
 
@@ -136,4 +166,7 @@ export const ROUTES = {
   list: { method: 'GET', path: '/list' },
   status: { method: 'GET', path: '/status' },
   reload: { method: 'POST', path: '/reload' },
+  upgrade: { method: 'POST', path: '/upgrade' },
+  prepare: { method: 'POST', path: '/takeover/prepare' },
+  commit: { method: 'POST', path: '/takeover/commit' },
 } as const

@@ -1,12 +1,15 @@
 /**
  * The primary's side of the control API: an HTTP server on the unix socket. Each route parses
- * its typed request and delegates to the registry or supervisor in one call.
+ * its typed request and delegates to the registry, supervisor or takeover in one call.
  */
 import http from 'node:http'
 import fs from 'node:fs/promises'
 import { MproxyError, oneLine } from '../errors'
 import { log } from '../lib/logger'
-import { ROUTES, type DeployRequest, type RemoveRequest, type StreamEvent } from './protocol'
+import {
+  ROUTES, type CommitRequest, type CommitResponse, type DeployRequest, type PrepareRequest, type PrepareResponse,
+  type RemoveRequest, type StreamEvent,
+} from './protocol'
 
 /** Requests are small JSON documents; anything larger is a mistake. */
 const MAX_BODY_BYTES = 64 * 1024
@@ -15,6 +18,13 @@ export interface ControlHandlers {
   deploy(request: DeployRequest, progress: (message: string) => void): Promise<string>
   remove(request: RemoveRequest, progress: (message: string) => void): Promise<string>
   reload(progress: (message: string) => void): Promise<string>
+  upgrade(progress: (message: string) => void): Promise<string>
+  /**
+   * Stops changes for a takeover and calls `prepared` once the state is saved. The answer stays
+   * open until the takeover ends; `dropped` aborts if the new primary's connection closes first.
+   */
+  prepare(request: PrepareRequest, prepared: (answer: PrepareResponse) => void, dropped: AbortSignal): Promise<string>
+  commit(request: CommitRequest): CommitResponse
   list(): Promise<unknown>
   status(): unknown
 }
@@ -22,18 +32,33 @@ export interface ControlHandlers {
 export class ControlServer {
   readonly #server: http.Server
   readonly #socketPath: string
+  /** Where this process binds its socket before `publish` moves it to the socket path. */
+  readonly #ownPath: string
 
   constructor(socketPath: string, handlers: ControlHandlers) {
     this.#socketPath = socketPath
+    this.#ownPath = `${socketPath}.${process.pid}`
     this.#server = http.createServer((req, res) => void this.#route(req, res, handlers))
   }
 
+  /** Listens on a path of this process's own; clients reach it once `publish` has run. */
   async listen(): Promise<void> {
+    await fs.rm(this.#ownPath, { force: true })
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject)
-      this.#server.listen(this.#socketPath, () => resolve())
+      this.#server.listen(this.#ownPath, () => resolve())
     })
-    await fs.chmod(this.#socketPath, 0o600)
+    await fs.chmod(this.#ownPath, 0o600)
+  }
+
+  /**
+   * Renames the listening socket over the socket path, atomically: a takeover replaces the old
+   * primary's socket with no moment where the path is missing or refuses. Closing a unix server
+   * unlinks the path it was bound to, and that is this process's own path, gone since the rename:
+   * so a primary that has handed over never deletes the socket its successor owns.
+   */
+  async publish(): Promise<void> {
+    await fs.rename(this.#ownPath, this.#socketPath)
   }
 
   async close(): Promise<void> {
@@ -49,14 +74,22 @@ export class ControlServer {
       switch (route) {
         case `${ROUTES.deploy.method} ${ROUTES.deploy.path}`: {
           const request = await readJson<DeployRequest>(req)
-          return await stream(res, (progress) => handlers.deploy(request, progress))
+          return await stream(res, (out) => handlers.deploy(request, out.progress))
         }
         case `${ROUTES.remove.method} ${ROUTES.remove.path}`: {
           const request = await readJson<RemoveRequest>(req)
-          return await stream(res, (progress) => handlers.remove(request, progress))
+          return await stream(res, (out) => handlers.remove(request, out.progress))
         }
         case `${ROUTES.reload.method} ${ROUTES.reload.path}`:
-          return await stream(res, (progress) => handlers.reload(progress))
+          return await stream(res, (out) => handlers.reload(out.progress))
+        case `${ROUTES.upgrade.method} ${ROUTES.upgrade.path}`:
+          return await stream(res, (out) => handlers.upgrade(out.progress))
+        case `${ROUTES.prepare.method} ${ROUTES.prepare.path}`: {
+          const request = await readJson<PrepareRequest>(req)
+          return await stream(res, (out) => handlers.prepare(request, out.prepared, out.dropped))
+        }
+        case `${ROUTES.commit.method} ${ROUTES.commit.path}`:
+          return sendJson(res, 200, handlers.commit(await readJson<CommitRequest>(req)))
         case `${ROUTES.list.method} ${ROUTES.list.path}`:
           return sendJson(res, 200, await handlers.list())
         case `${ROUTES.status.method} ${ROUTES.status.path}`:
@@ -83,14 +116,32 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(text)
 }
 
+/** What a streamed answer's work may send, and how it learns that the client has gone. */
+interface StreamOutput {
+  progress(message: string): void
+  prepared(answer: PrepareResponse): void
+  /** Aborts when the client's connection closes before the answer is complete. */
+  dropped: AbortSignal
+}
+
 /** Streams progress as NDJSON, then one `done` or `error` event. */
-async function stream(res: http.ServerResponse, work: (progress: (message: string) => void) => Promise<string>): Promise<void> {
+async function stream(res: http.ServerResponse, work: (out: StreamOutput) => Promise<string>): Promise<void> {
   res.writeHead(200, { 'content-type': 'application/x-ndjson' })
+  // Sent at once: a takeover's `prepare` stays open for a while after its first line.
+  res.flushHeaders()
   const write = (event: StreamEvent) => {
     if (!res.writableEnded) res.write(JSON.stringify(event) + '\n')
   }
+  const dropped = new AbortController()
+  res.once('close', () => {
+    if (!res.writableFinished) dropped.abort()
+  })
   try {
-    const message = await work((message) => write({ type: 'progress', message }))
+    const message = await work({
+      progress: (message) => write({ type: 'progress', message }),
+      prepared: (answer) => write({ type: 'prepared', answer }),
+      dropped: dropped.signal,
+    })
     write({ type: 'done', message })
   } catch (err) {
     if (!(err instanceof MproxyError)) log('error', 'control request failed', { error: oneLine(err) })

@@ -114,6 +114,27 @@ export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
     (PRIMARY_MESSAGE_TYPES as readonly unknown[]).includes(msg.type)
 }
 
+/**
+ * Between a primary and the new primary it started for `mproxy upgrade` (child_process IPC):
+ * the new one asks for the listening sockets once it listens for messages, the old one sends
+ * them, each as a 'net.Native' handle like the sockets it sends its workers, then says it is done.
+ */
+export const UPGRADE_MESSAGE_TYPES = ['send-sockets', 'socket', 'sockets-sent'] as const
+
+export type UpgradeMessage =
+  /** New → old: send the sockets; answered by `sockets-sent` with the same seq. */
+  | { mproxy: 1; type: 'send-sockets'; seq: number }
+  /** Old → new: the listening socket of `slot` for `protocol`, sent with this message. */
+  | { mproxy: 1; type: 'socket'; slot: number; protocol: ListenProtocol }
+  /** Old → new: every socket has been sent. */
+  | { mproxy: 1; type: 'sockets-sent'; ack: number; count: number }
+
+export function isUpgradeMessage(value: unknown): value is UpgradeMessage {
+  const msg = value as { mproxy?: unknown; type?: unknown } | null
+  return typeof msg === 'object' && msg !== null && msg.mproxy === 1 &&
+    (UPGRADE_MESSAGE_TYPES as readonly unknown[]).includes(msg.type)
+}
+
 export function assertNever(value: never): never {
   throw new Error(`unexpected message: ${JSON.stringify(value)}`)
 }

@@ -17,6 +17,12 @@ export const HEARTBEAT_TTL_MS = 5_000
 const GONE_NODE_KEPT_MS = 24 * 3_600_000
 const APPLIED_KEPT_S = 24 * 3_600
 
+// KEYS: the alive key. ARGV: its value while this process holds it.
+const LEAVE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
 interface NodeRecord {
   pid: number
   hostname: string
@@ -53,7 +59,7 @@ export class FleetNodes {
       pid: process.pid, hostname: os.hostname(), version: this.#version, heartbeatAt: Date.now(), revision, startedWith: this.startedWith,
     }
     pipeline.hset(this.#nodesKey, this.self, JSON.stringify(record))
-    pipeline.set(this.#aliveKey(this.self), `${os.hostname()} ${process.pid}`, 'PX', HEARTBEAT_TTL_MS)
+    pipeline.set(this.#aliveKey(this.self), this.#aliveValue, 'PX', HEARTBEAT_TTL_MS)
   }
 
   /**
@@ -73,9 +79,12 @@ export class FleetNodes {
     }
   }
 
-  /** On a clean stop: nobody needs to wait for this node's TTL to expire. */
+  /**
+   * On a clean stop: nobody needs to wait for this node's TTL to expire. A process that took over
+   * under the same name (see takeover.ts) heartbeats the key already: it keeps it.
+   */
   async leave(): Promise<void> {
-    await this.#redis.del(this.#aliveKey(this.self))
+    await this.#redis.eval(LEAVE_SCRIPT, 1, this.#aliveKey(this.self), this.#aliveValue)
   }
 
   /** The live nodes, sorted by name, each with the revision of the state it loaded at start. */
@@ -120,6 +129,11 @@ export class FleetNodes {
   }
 
   // Private
+
+  /** Who holds the name: `<hostname> <pid>`. */
+  get #aliveValue(): string {
+    return `${os.hostname()} ${process.pid}`
+  }
 
   get #nodesKey(): string {
     return `${this.#prefix}nodes`

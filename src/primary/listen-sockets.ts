@@ -14,6 +14,13 @@ export interface ListenOrder {
   handle?: ListenHandle
 }
 
+/** One slot's listening socket, as a takeover hands it to a new primary. */
+export interface SlotSocket {
+  slot: number
+  protocol: ListenProtocol
+  handle: ListenHandle
+}
+
 /** What a worker reports once it listens. */
 export interface ListenResult {
   httpPort: number
@@ -28,10 +35,27 @@ export class ListenSockets {
   #httpsError: string | undefined
   #portsKnown = false
   readonly #slots = new Map<number, Map<ListenProtocol, ListenHandle>>()
+  /** Protocols whose port the primary being taken over listens on: new sockets join its sockets. */
+  readonly #joining: ReadonlySet<ListenProtocol>
 
-  constructor(ports: { httpPort: number; httpsPort: number }) {
-    this.#httpPort = ports.httpPort
-    this.#httpsPort = ports.httpsPort
+  /**
+   * `workers`: the number of slots. `sockets`: those an upgrading primary handed over, the slots'
+   * sockets from the start. `joining`: see #joining.
+   */
+  constructor(options: { workers: number; httpPort: number; httpsPort: number; sockets?: SlotSocket[]; joining?: ListenProtocol[] }) {
+    this.#httpPort = options.httpPort
+    this.#httpsPort = options.httpsPort
+    this.#joining = new Set(options.joining)
+    for (const { slot, protocol, handle } of options.sockets ?? []) {
+      if (slot < options.workers) {
+        this.keep(slot, protocol, handle)
+      } else {
+        // Fewer workers than the upgraded primary had: a socket nobody accepts on must not stay
+        // open, or the kernel would keep queueing connections on it for nobody.
+        log('warn', 'closing a listening socket handed over for a slot this primary does not have', { slot, protocol })
+        handle.close()
+      }
+    }
   }
 
   get httpPort(): number {
@@ -80,6 +104,11 @@ export class ListenSockets {
     }
   }
 
+  /** Every slot's sockets, for a new primary to listen on (see upgrade.ts). */
+  all(): SlotSocket[] {
+    return [...this.#slots].flatMap(([slot, sockets]) => [...sockets].map(([protocol, handle]) => ({ slot, protocol, handle })))
+  }
+
   /** Closes the primary's copies: a socket closes once no worker listens on it either. */
   closeAll(): void {
     for (const sockets of this.#slots.values()) {
@@ -92,7 +121,8 @@ export class ListenSockets {
 
   #order(slot: number, protocol: ListenProtocol, port: number): ListenOrder {
     const handle = this.#slots.get(slot)?.get(protocol)
-    const source: ListenSource = handle ? 'attached' : this.#portsKnown ? 'bind' : 'bind-first'
+    // The first socket on a port checks that nobody holds it, unless the primary being taken over does.
+    const source: ListenSource = handle ? 'attached' : this.#portsKnown || this.#joining.has(protocol) ? 'bind' : 'bind-first'
     return { message: { mproxy: 1, type: 'listen', protocol, source, port }, handle }
   }
 }

@@ -1,22 +1,27 @@
 /**
  * The primary process: loads state, starts the workers, serves the control socket, and owns
- * the signals (SIGTERM/SIGINT: drain and exit 0; SIGHUP: reload the workers).
+ * the signals (SIGTERM/SIGINT: drain and exit 0; SIGHUP: reload the workers; SIGUSR2: replace
+ * the whole process, see upgrade.ts). Started beside a running proxy, it takes over from it
+ * (see takeover.ts).
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import path from 'node:path'
-import { AlreadyRunningError, ShuttingDownError, oneLine } from '../errors'
+import { ShuttingDownError, oneLine } from '../errors'
 import { SOCKET_NAME, type StatusResponse } from '../control/protocol'
 import { ControlServer } from '../control/server'
 import { flushLogs, log } from '../lib/logger'
+import { notifySystemd } from '../lib/systemd-notify'
 import { AcmeManager, type AcmeOptions } from './acme-manager'
-import { CertificateFiles, type CertificateStore } from './certificate-files'
+import { CertificateFiles } from './certificate-files'
+import { MutationGate } from './mutation-gate'
 import { Registry } from './registry'
 import { ServiceCertificates } from './service-certificates'
-import type { Fleet } from './fleet'
-import { FileStateStore, type StateStore } from './state-store'
+import { connectRedis } from './shared-parts'
+import { FileStateStore, STATE_VERSION, type StateStore } from './state-store'
 import { Supervisor } from './supervisor'
+import { Handover, Takeover } from './takeover'
+import { Upgrader, disconnectFromParent, inheritedSockets } from './upgrade'
 
 export interface RedisOptions {
   /** `redis://`, `rediss://` or `unix:///path`. */
@@ -54,7 +59,11 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   const startedAt = Date.now()
   await fs.mkdir(options.stateDir, { recursive: true, mode: 0o700 })
   const socketPath = path.join(options.stateDir, SOCKET_NAME)
-  await claimSocket(socketPath)
+  // Started by `mproxy upgrade`: the listening sockets of the primary that started this one.
+  const inherited = await inheritedSockets()
+  // Beside a running proxy, take over from it. Should this process fail before the commit, its
+  // exit closes the takeover's connection, and the running proxy carries on.
+  const takeover = await Takeover.begin(socketPath, { pid: process.pid, version: options.version })
 
   const file = new FileStateStore(options.stateDir)
   const shared = options.redis ? await connectRedis(options.redis, file, options.version) : undefined
@@ -65,8 +74,9 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   let shuttingDown = false
   const supervisor = new Supervisor({
     workers: options.workers,
-    httpPort: options.httpPort,
-    httpsPort: options.httpsPort,
+    // Taking over: the running proxy's ports where this one's are 0, bound alongside its sockets.
+    ...(takeover?.ports(options) ?? { httpPort: options.httpPort, httpsPort: options.httpsPort }),
+    sockets: inherited,
     workerConfig: {
       trustedProxies: options.trustedProxies,
       accessLog: options.accessLog,
@@ -91,18 +101,30 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   acme.activate()
   await shared?.fleet.start(registry)
 
-  const refuseWhileStopping = () => {
+  // Every change goes through the gate, which a takeover closes while it runs.
+  const gate = new MutationGate()
+  const change = <T>(work: () => Promise<T>): Promise<T> => gate.run(() => {
     if (shuttingDown) throw new ShuttingDownError('mproxy is shutting down')
-  }
+    return work()
+  })
+  const handover = new Handover({
+    gate,
+    saveState: async () => { await store.save({ version: STATE_VERSION, services: registry.services() }) },
+    describe: () => ({ pid: process.pid, version: options.version, httpPort: supervisor.httpPort, httpsPort: supervisor.httpsPort }),
+    get stopping() { return shuttingDown },
+  })
+  const upgrader = new Upgrader({ handover, gate, sockets: () => supervisor.listenSockets, get stopping() { return shuttingDown } })
   const control = new ControlServer(socketPath, {
-    deploy: (request, progress) => (refuseWhileStopping(), registry.deploy(request, progress)),
-    remove: (request, progress) => (refuseWhileStopping(), registry.remove(request, progress)),
-    reload: async (progress) => {
-      refuseWhileStopping()
+    deploy: (request, progress) => change(() => registry.deploy(request, progress)),
+    remove: (request, progress) => change(() => registry.remove(request, progress)),
+    reload: (progress) => change(async () => {
       progress(`replacing ${supervisor.workerPids.length} workers one at a time`)
       await supervisor.reload(options.shutdownTimeoutMs)
       return `reloaded ${supervisor.workerPids.length} workers`
-    },
+    }),
+    upgrade: (progress) => upgrader.run(progress),
+    prepare: (request, prepared, dropped) => handover.prepare(request, prepared, dropped),
+    commit: (request) => handover.commit(request),
     list: async () => {
       if (!shared) return registry.list()
       // The services are in memory; only the view of the fleet needs Redis.
@@ -126,19 +148,35 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     }),
   })
   await control.listen()
+  if (takeover) {
+    await takeover.complete(control)
+  } else {
+    await control.publish()
+    void notifySystemd('--ready')
+  }
+  if (inherited) disconnectFromParent()
+  void handover.committed.then(() => stop(0))
 
   async function stop(exitCode: number): Promise<void> {
     if (shuttingDown) return
     shuttingDown = true
-    log('info', 'shutting down', { timeoutMs: options.shutdownTimeoutMs })
+    const handedOver = handover.state === 'committed'
+    log('info', 'shutting down', { timeoutMs: options.shutdownTimeoutMs, handedOver })
+    if (handedOver) {
+      // The socket path is the new primary's once it lets go of the takeover; closing ours leaves the path alone.
+      await handover.released
+      await control.close().catch(() => {})
+    }
     // Leave the fleet first: a stopping node applies no more changes, and nobody waits for it.
     await shared?.fleet.stop()
     registry.stopHealthChecks()
     acme.stop()
     await supervisor.shutdown(options.shutdownTimeoutMs)
-    await control.close().catch(() => {})
+    if (!handedOver) {
+      await control.close().catch(() => {})
+      await fs.rm(socketPath, { force: true })
+    }
     store.close?.()
-    await fs.rm(socketPath, { force: true })
     log('info', 'stopped', { exitCode })
     flushLogs()
     process.exit(exitCode)
@@ -149,7 +187,14 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   process.on('SIGHUP', () => {
     if (shuttingDown) return
     log('info', 'reload requested (SIGHUP)')
-    supervisor.reload(options.shutdownTimeoutMs).catch((err) => log('error', 'reload failed', { error: oneLine(err) }))
+    change(() => supervisor.reload(options.shutdownTimeoutMs)).catch((err) => log('error', 'reload failed', { error: oneLine(err) }))
+  })
+  process.on('SIGUSR2', () => {
+    log('info', 'upgrade requested (SIGUSR2)')
+    upgrader.run((message) => log('info', message)).then(
+      (message) => log('info', message),
+      (err) => log('error', 'upgrade failed', { error: oneLine(err) }),
+    )
   })
 
   log('info', 'listening', {
@@ -162,43 +207,4 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     pid: process.pid,
     version: options.version,
   })
-}
-
-/** What a proxy with `--redis-url` shares with its fleet. */
-interface SharedParts {
-  store: StateStore
-  fleet: Fleet
-  certificates(files: CertificateFiles): CertificateStore
-}
-
-/** The Redis client is loaded only when Redis is used. */
-async function connectRedis(options: RedisOptions, file: StateStore, version: string): Promise<SharedParts> {
-  const [{ createRedisClient, redactPassword }, { SharedState }, { RedisStateStore }, { Fleet }, { FleetNodes }, { SharedCertificates }] = await Promise.all([
-    import('./redis-client'), import('./shared-state'), import('./redis-state-store'), import('./fleet'), import('./fleet-nodes'), import('./shared-certificates'),
-  ])
-  const label = `${redactPassword(options.url)} prefix ${options.prefix}`
-  const redis = createRedisClient(options.url, { connectionName: `mproxy:${options.node}` })
-  // Subscribing takes a connection of its own.
-  const subscriber = createRedisClient(options.url, { connectionName: `mproxy:${options.node}:changes` })
-  const shared = new SharedState(redis, options.prefix, label)
-  const certificatesChannel = `${options.prefix}certificates`
-  return {
-    store: new RedisStateStore({ redis, shared, file, node: options.node, label, prefix: options.prefix }),
-    fleet: new Fleet({
-      redis, subscriber, shared, nodes: new FleetNodes(redis, options.prefix, options.node, version), prefix: options.prefix,
-      channels: [shared.channel, certificatesChannel],
-    }),
-    certificates: (files) => new SharedCertificates({ redis, subscriber, files, node: options.node, prefix: options.prefix, channel: certificatesChannel }),
-  }
-}
-
-/** Refuses to start beside a running proxy; removes the socket a crashed one left behind. */
-async function claimSocket(socketPath: string): Promise<void> {
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(socketPath)
-    probe.once('connect', () => { probe.destroy(); resolve(true) })
-    probe.once('error', () => resolve(false))
-  })
-  if (alive) throw new AlreadyRunningError(`another mproxy is already running with the control socket ${socketPath}`)
-  await fs.rm(socketPath, { force: true })
 }

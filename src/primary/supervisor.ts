@@ -14,10 +14,10 @@ import { WorkerCrashLoopError } from '../errors'
 import type { AcceptErrorStatus } from '../control/protocol'
 import {
   assertNever, isListenHandle, isWorkerMessage, sendable,
-  type ListenHandle, type PrimaryMessage, type RouteTable, type WorkerMessage,
+  type ListenHandle, type ListenProtocol, type PrimaryMessage, type RouteTable, type WorkerMessage,
 } from '../ipc/messages'
 import { AcceptErrors } from './accept-errors'
-import { ListenSockets } from './listen-sockets'
+import { ListenSockets, type SlotSocket } from './listen-sockets'
 import { RespawnPolicy } from './respawn-policy'
 import { WorkerHandle } from './worker-handle'
 
@@ -40,6 +40,10 @@ export interface SupervisorOptions {
   httpPort: number
   /** Port for HTTPS, the same way. If it cannot listen, TLS is off (see `httpsError`). */
   httpsPort: number
+  /** Sockets an upgrading primary handed over: the slots' workers listen on them instead of binding. */
+  sockets?: SlotSocket[]
+  /** Ports the primary being taken over listens on: the workers bind alongside it (SO_REUSEPORT). */
+  joining?: ListenProtocol[]
   /** Passed to each worker in its environment. */
   workerConfig: Record<string, unknown>
   debug: boolean
@@ -80,6 +84,11 @@ export class Supervisor {
 
   get httpsError(): string | undefined {
     return this.#sockets.httpsError
+  }
+
+  /** The slots' listening sockets, to hand to a new primary. */
+  get listenSockets(): SlotSocket[] {
+    return this.#sockets.all()
   }
 
   /** Workers that could not accept connections within the last few seconds. */
