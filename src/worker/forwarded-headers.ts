@@ -147,6 +147,8 @@ export function rewriteUpgradeHeaders(headers: IncomingHttpHeaders, ctx: Forward
 
 /** Header names a Connection header lists, beyond the tokens that are not header names. */
 function namedByConnection(value: string, into: string[] | undefined): string[] | undefined {
+  // The usual values, without splitting.
+  if (value.length <= 10 && PLAIN_CONNECTION_TOKENS.has(value.toLowerCase())) return into
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase()
     if (name !== '' && !PLAIN_CONNECTION_TOKENS.has(name)) (into ??= []).push(name)
