@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { InvalidOptionError } from './errors'
+import { checkDuration } from './lib/duration'
 import { normalizeHost, normalizeTarget, validatePath, validateServiceName } from './lib/validate'
 
 /** Defaults shared by the CLI flags and the primary, with units in their names. */
@@ -75,7 +76,7 @@ function checkTimeout(name: string, ms: unknown, { allowZero = false } = {}): nu
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || (!allowZero && ms === 0)) {
     throw new InvalidOptionError(`invalid ${name}: must be a ${allowZero ? 'non-negative' : 'positive'} duration`)
   }
-  return ms
+  return checkDuration(ms, name)
 }
 
 /** Validates a service definition from an untrusted source (CLI request, state file) and normalizes it. */

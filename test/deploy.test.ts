@@ -126,6 +126,7 @@ describe('deploy and remove refuse bad input', () => {
     ['a target port out of range', () => ['deploy', 'web:99999'], /99999|port/],
     ['a host with a space', () => ['deploy', backendAddress, '--host', 'bad host'], /bad host|host/],
     ['a duration without unit', () => ['deploy', backendAddress, '--deploy-timeout', '30'], /30|unit|duration/],
+    ['a duration no timer holds', () => ['deploy', backendAddress, '--drain-timeout', '600h'], /drain timeout "600h": at most/],
     ['an unknown flag', () => ['deploy', backendAddress, '--bogus-flag'], /bogus/],
     ['removing an unknown service', () => ['remove', 'no-such-service'], /no-such-service|not found/i],
     ['removing an unknown host', () => ['remove', '--host', 'nobody.test'], /nobody\.test|not found/i],

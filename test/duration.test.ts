@@ -12,6 +12,7 @@ describe('parseDuration', () => {
     ['hours', '1h', 3_600_000],
     ['microseconds, rounded', '1500us', 2],
     ['surrounding whitespace', ' 5s ', 5_000],
+    ['the longest a timer holds', '596h31m23.647s', 2 ** 31 - 1],
   ])('accepts %s (%j)', (_case, text, expectedMs) => {
     expect(parseDuration(text)).toBe(expectedMs)
   })
@@ -24,6 +25,8 @@ describe('parseDuration', () => {
     ['a negative duration', '-1s', /expected a duration/],
     ['upper-case units', '5S', /expected a duration/],
     ['spaces between parts', '1m 30s', /expected a duration/],
+    ['more than a timer holds (hours)', '1000h', /at most 596h31m23\.647s \(the longest a timer can wait\)/],
+    ['more than a timer holds (by a millisecond)', '596h31m23.648s', /at most 596h31m23\.647s/],
   ])('refuses %s (%j)', (_case, text, message) => {
     expect(() => parseDuration(text)).toThrow(InvalidDurationError)
     expect(() => parseDuration(text)).toThrow(message)

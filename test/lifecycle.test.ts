@@ -38,6 +38,7 @@ describe('state persistence', () => {
     ['truncated JSON', '{"version":1,"services":['],
     ['an unknown version', '{"version":99,"services":[]}'],
     ['an invalid target', '{"version":1,"services":[{"name":"x","hosts":[],"targets":["nope"]}]}'],
+    ['a duration no timer holds', '{"version":1,"services":[{"name":"x","hosts":[],"targets":["web:3000"],"healthCheck":{"intervalMs":2160000000}}]}'],
   ])('refuses to start on a state file with %s, naming the file and leaving it untouched', async (_case, content) => {
     const stateDir = makeStateDir()
     const file = path.join(stateDir, 'state.json')

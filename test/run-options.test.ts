@@ -32,6 +32,21 @@ describe('resolveRunOptions', () => {
     expect(resolve(flags, env).accessLog).toBe(on)
   })
 
+  it.each<[string, RunFlags, NodeJS.ProcessEnv, RegExp]>([
+    ['--shutdown-timeout', { 'shutdown-timeout': '1000h' }, {}, /invalid shutdown timeout "1000h": at most 596h31m23\.647s/],
+    ['MPROXY_RESPONSE_IDLE_TIMEOUT', {}, { MPROXY_RESPONSE_IDLE_TIMEOUT: '600h' }, /invalid response idle timeout "600h": at most/],
+  ])('refuses a duration no timer holds in %s', (_case, flags, env, message) => {
+    expect(() => resolve(flags, env)).toThrow(message)
+  })
+
+  it.each([
+    ['5 minutes by default', {}, {}, 300_000],
+    ['--response-idle-timeout', { 'response-idle-timeout': '90s' }, { MPROXY_RESPONSE_IDLE_TIMEOUT: '1s' }, 90_000],
+    ['MPROXY_RESPONSE_IDLE_TIMEOUT', {}, { MPROXY_RESPONSE_IDLE_TIMEOUT: '1s' }, 1_000],
+  ])('takes the response idle timeout from %s', (_case, flags, env, ms) => {
+    expect(resolve(flags, env).responseIdleTimeoutMs).toBe(ms)
+  })
+
   it('has no Redis and no node name without --redis-url', () => {
     expect(resolve({}).redis).toBeUndefined()
   })

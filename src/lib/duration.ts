@@ -1,5 +1,11 @@
 import { InvalidDurationError } from '../errors'
 
+/**
+ * The longest delay a Node timer holds (2^31-1 ms, about 24.8 days): a longer one fires at once.
+ * Every duration is checked against it where it is parsed, not where it is used.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1
+
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 const PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y
 
@@ -24,7 +30,20 @@ export function parseDuration(text: string, name = 'duration'): number {
     }
     total += Number(match[1]) * UNIT_MS[match[2]]
   }
-  return Math.round(total)
+  return checkDuration(Math.round(total), name, input)
+}
+
+/** Refuses a duration no timer can wait for, with a one-line error. */
+export function checkDuration(ms: number, name: string, input = formatDuration(ms)): number {
+  if (ms > MAX_DURATION_MS) {
+    throw new InvalidDurationError(`invalid ${name} "${input}": at most ${formatDuration(MAX_DURATION_MS)} (the longest a timer can wait)`)
+  }
+  return ms
+}
+
+/** A sum of durations, as a timer delay: capped so that it cannot overflow into "at once". */
+export function timerDelay(ms: number): number {
+  return Math.min(ms, MAX_DURATION_MS)
 }
 
 /** Formats milliseconds the way they are typed: 1500 → "1.5s", 90000 → "1m30s", 20 → "20ms". */

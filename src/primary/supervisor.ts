@@ -9,6 +9,7 @@
  */
 import cluster from 'node:cluster'
 import path from 'node:path'
+import { timerDelay } from '../lib/duration'
 import { log } from '../lib/logger'
 import { WorkerCrashLoopError } from '../errors'
 import type { AcceptErrorStatus } from '../control/protocol'
@@ -280,7 +281,7 @@ export class Supervisor {
   async #stopWorker(handle: WorkerHandle, timeoutMs: number): Promise<void> {
     handle.state = 'stopping'
     this.#send(handle, { mproxy: 1, type: 'shutdown', timeoutMs })
-    const timer = setTimeout(() => handle.worker.process.kill('SIGKILL'), timeoutMs + SHUTDOWN_GRACE_MS)
+    const timer = setTimeout(() => handle.worker.process.kill('SIGKILL'), timerDelay(timeoutMs + SHUTDOWN_GRACE_MS))
     await handle.exited
     clearTimeout(timer)
   }
