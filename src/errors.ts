@@ -32,6 +32,7 @@ export class NotAcceptingError extends define('MPROXY_ERR_NOT_ACCEPTING', 503) {
 /** A takeover is under way: changes wait for the new process. */
 export class HandingOverError extends define('MPROXY_ERR_HANDING_OVER', 503) {}
 /** A takeover or upgrade could not complete; the running proxy keeps serving. */
+export class ReloadFailedError extends define('MPROXY_ERR_RELOAD_FAILED', 500) {}
 export class TakeoverFailedError extends define('MPROXY_ERR_TAKEOVER_FAILED', 500) {}
 
 export function hostTakenError(host: string, service: string): HostInUseError {

@@ -352,6 +352,8 @@ export interface ProxyOptions {
   envOnly?: boolean
   /** Run under this limit of open files (`ulimit -n`), workers included. Default: the test's own. */
   fileLimit?: number
+  /** The `bin/run.js` to start (a copy of the build, say). Default: this repository's. */
+  bin?: string
   /**
    * A file descriptor for the proxy's stdout instead of a pipe to this process (e.g. of /dev/full).
    * `logs` then stays empty, and the ports come from `status --json`.
@@ -367,7 +369,7 @@ export interface ProxyOptions {
 export async function startProxy(opts: ProxyOptions = {}): Promise<Proxy> {
   const stateDir = opts.stateDir ?? makeStateDir()
   const extra = opts.args ?? []
-  const args = [BIN, 'run']
+  const args = [opts.bin ?? BIN, 'run']
   if (opts.envOnly) {
     opts = { ...opts, env: { MPROXY_STATE_DIR: stateDir, HTTP_PORT: '0', HTTPS_PORT: '0', ...opts.env } }
   } else {

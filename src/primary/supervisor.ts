@@ -11,7 +11,7 @@ import cluster from 'node:cluster'
 import path from 'node:path'
 import { timerDelay } from '../lib/duration'
 import { log } from '../lib/logger'
-import { WorkerCrashLoopError } from '../errors'
+import { ReloadFailedError, WorkerCrashLoopError, oneLine } from '../errors'
 import type { AcceptErrorStatus } from '../control/protocol'
 import {
   assertNever, isListenHandle, isWorkerMessage, sendable,
@@ -71,7 +71,9 @@ export class Supervisor {
     cluster.setupPrimary({
       exec: path.join(__dirname, '..', 'worker', 'main.js'),
       execArgv: [...process.execArgv, ...WORKER_NODE_FLAGS],
-      silent: false,
+      // stderr through the primary, which passes it on: a worker that dies at start (a broken
+      // build) is explained by its own error line.
+      stdio: ['inherit', 'inherit', 'pipe', 'ipc'],
     })
   }
 
@@ -110,11 +112,14 @@ export class Supervisor {
     await Promise.all(others.map((h) => h.ready))
   }
 
-  /** Sends a new table to every worker and resolves when each live worker has applied it. */
+  /**
+   * Sends a new table to every worker and resolves when each has applied it. Workers being
+   * stopped get it too: until they exit they still answer requests on open connections.
+   */
   async publish(table: RouteTable): Promise<void> {
     this.#table = table
     const acks = [...this.#handles.values()]
-      .filter((h) => h.state !== 'stopping')
+      .filter((h) => h.worker.isConnected())
       .map((h) => this.#sendRoutes(h))
     await Promise.all(acks)
   }
@@ -161,11 +166,19 @@ export class Supervisor {
 
   async #rollWorkers(drainTimeoutMs: number): Promise<void> {
     const old = [...this.#handles.values()].filter((h) => h.state === 'serving')
-    for (const handle of old) {
+    for (const [replaced, handle] of old.entries()) {
       // The new worker listens on the slot's sockets before the old one closes its copies: the
       // sockets never close, and whatever is queued on them is accepted by one or the other.
       const fresh = this.#fork(handle.slot)
-      await fresh.ready
+      fresh.byReload = true
+      try {
+        await fresh.ready
+      } catch (err) {
+        // A build that cannot start stops the reload here: every old worker still serves.
+        log('error', 'reload stopped: a new worker could not start', { worker: fresh.id, error: oneLine(err), replaced })
+        throw new ReloadFailedError(`reload stopped: a new worker could not start: ${oneLine(err)}` +
+          ` (${replaced} of ${old.length} workers replaced, the others keep serving)`)
+      }
       await this.#stopWorker(handle, drainTimeoutMs)
     }
     log('info', 'workers reloaded', { workers: this.workerPids.length })
@@ -260,7 +273,8 @@ export class Supervisor {
       }
     }
     this.#notifyCounts()
-    if (handle.state === 'stopping' || this.#stopping) return
+    // Workers it stopped, and new workers of a reload that failed to start, are no crash.
+    if (handle.state === 'stopping' || this.#stopping || (handle.byReload && handle.state === 'starting')) return
 
     log('error', 'worker exited unexpectedly', { worker: handle.id, pid: handle.pid, slot: handle.slot, code, signal })
     const decision = this.#respawn.crashed()
@@ -304,3 +318,4 @@ export class Supervisor {
     for (const listener of this.#countListeners) listener()
   }
 }
+

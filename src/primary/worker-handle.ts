@@ -12,8 +12,10 @@ export class WorkerHandle {
   /** Whose sockets it listens on: 0 .. workers-1. */
   readonly slot: number
   state: WorkerState = 'starting'
-  /** Why it could not start, as the worker said before exiting. */
+  /** Why it could not start, as the worker said before exiting (or its last error line on stderr). */
   failure?: string
+  /** Forked by a reload: if it cannot start, the reload fails; it is no crash to respawn. */
+  byReload = false
   inflight: InflightCounts = {}
   /** Resolves once it listens; rejects if it exits first or takes longer than the ready timeout. */
   readonly ready: Promise<void>
@@ -32,6 +34,12 @@ export class WorkerHandle {
     this.ready.catch(() => {})
     this.stoppedAccepting = new Promise<void>((resolve) => { this.#markStoppedAccepting = resolve })
     this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+    // The worker's stderr comes through the primary, which passes it on: a worker that dies at
+    // start (a broken build) is then explained by its own error line.
+    worker.process.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      process.stderr.write(text)
+      if (this.state === 'starting') this.failure ??= errorLine(text)
+    })
 
     const readyTimer = setTimeout(() => {
       this.#failReady(new Error(`worker ${worker.id} did not start listening within ${readyTimeoutMs} ms`))
@@ -61,4 +69,9 @@ export class WorkerHandle {
   markStoppedAccepting(): void {
     this.#markStoppedAccepting()
   }
+}
+
+/** The line naming the error in what a dying Node process printed (`SyntaxError: ...`). */
+export function errorLine(stderr: string): string | undefined {
+  return stderr.split('\n').find((line) => /^[A-Z]\w*(Error|Exception)\b/.test(line))?.trim()
 }
