@@ -33,6 +33,39 @@ describe('deploy', () => {
     expect(await getBody(proxy.port)).toBe(backend.name)
   })
 
+  it('applies a new health check on a redeploy of the same target', async () => {
+    const probed: string[] = []
+    const backend = await startBackend((req, res) => {
+      if (req.headers['user-agent'] === 'mproxy-health-check') probed.push(req.url ?? '')
+      res.end('ok')
+    })
+    const proxy = await startProxy({ workers: 1 })
+    await proxy.deploy([backend.address], ['--health-check-path', '/up'])
+
+    const result = await proxy.deploy([backend.address], ['--health-check-path', '/ready'])
+
+    expect(result.stdout).toMatch(/already live for default: applied the new options/)
+    const seen = probed.length
+    await waitUntil(() => probed.slice(seen).filter((url) => url === '/ready').length >= 3, 5_000, 'probes of the new path')
+    const after = probed.length
+    await waitUntil(() => probed.length >= after + 3, 5_000, 'more probes')
+    expect(probed.slice(after)).not.toContain('/up')
+    expect((await proxy.list()).services[0].healthCheck.path).toBe('/ready')
+  })
+
+  it('sends a deploy whose hosts all belong to one service to that service, whatever their order', async () => {
+    const [a, b] = [await startBackend(), await startBackend()]
+    const proxy = await startProxy({ workers: 1 })
+    await proxy.deploy([a.address], ['--host', 'one.test', '--host', 'two.test'])
+
+    const result = await proxy.deploy([b.address], ['--host', 'two.test', '--host', 'one.test'])
+
+    expect(result.code).toBe(0)
+    const { services } = await proxy.list()
+    expect(services.map((s) => [s.name, s.hosts, s.targets.map((t) => t.address)])).toEqual([['one.test', ['two.test', 'one.test'], [b.address]]])
+    expect(await getBody(proxy.port, { host: 'one.test' })).toBe(b.name)
+  })
+
   it('switches to the new target on redeploy', async () => {
     const [a, b] = [await startBackend(), await startBackend()]
     const proxy = await startProxy()

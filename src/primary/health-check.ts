@@ -27,6 +27,10 @@ export class HealthCheck {
     this.#onResult = onResult
   }
 
+  get running(): boolean {
+    return !this.#stopped
+  }
+
   start(): void {
     if (!this.#stopped) return
     this.#stopped = false

@@ -97,7 +97,7 @@ export class Registry implements FleetMember {
 
   async deploy(request: DeployRequest, progress: Progress): Promise<string> {
     const spec = normalizeServiceSpec({
-      name: request.name,
+      name: request.name || this.#ownerOfAll(request.hosts),
       hosts: request.hosts,
       targets: request.targets,
       healthCheck: request.healthCheck,
@@ -276,7 +276,9 @@ export class Registry implements FleetMember {
       throw err
     }
     const replaced = await this.#switch(service, current, kept, added)
-    if (unchanged) {
+    if (unchanged && JSON.stringify(current.spec) !== JSON.stringify(spec)) {
+      progress(`${spec.targets.join(', ')} is already live for ${spec.name}: applied the new options`)
+    } else if (unchanged) {
       progress(`${spec.targets.join(', ')} is already live for ${spec.name}`)
     } else {
       log('info', 'switched', { service: spec.name, targets: spec.targets, version: this.#version })
@@ -306,7 +308,10 @@ export class Registry implements FleetMember {
   /** Routes the service to its kept and added targets on every worker; returns the replaced ones. */
   async #switch(service: Service, current: Service | undefined, kept: Target[], added: Target[]): Promise<Target[]> {
     service.targets = [...kept, ...added]
-    for (const target of service.targets) target.setEvents(this.#targetEvents(service))
+    for (const target of service.targets) {
+      target.setEvents(this.#targetEvents(service))
+      target.setHealthCheck(service.spec.healthCheck)
+    }
     this.#services.set(service.spec.name, service)
     await this.#publish()
     return current?.targets.filter((target) => !kept.includes(target)) ?? []
@@ -375,6 +380,16 @@ export class Registry implements FleetMember {
       const taken = spec.hosts.find((host) => other.spec.hosts.includes(host))
       if (taken) throw hostTakenError(taken, other.spec.name)
     }
+  }
+
+  /** The service that has every one of these hosts already, if one does: a redeploy of it. */
+  #ownerOfAll(hosts: readonly string[]): string | undefined {
+    if (hosts.length === 0) return undefined
+    const normalized = hosts.map(normalizeHost)
+    for (const service of this.#services.values()) {
+      if (normalized.every((host) => service.spec.hosts.includes(host))) return service.spec.name
+    }
+    return undefined
   }
 
   #resolveName(request: RemoveRequest): string {

@@ -16,13 +16,15 @@ export class Target {
   readonly address: string
   #state: TargetHealth
   #lastResult: ProbeResult | undefined
-  readonly #check: HealthCheck
+  #check: HealthCheck
+  #healthCheck: HealthCheckOptions
   #events: TargetEvents
 
   constructor(address: string, healthCheck: HealthCheckOptions, events: TargetEvents, initialState: TargetHealth = 'adding') {
     this.address = address
     this.#state = initialState
     this.#events = events
+    this.#healthCheck = healthCheck
     this.#check = new HealthCheck(address, healthCheck, (result) => this.#onProbe(result))
   }
 
@@ -41,6 +43,16 @@ export class Target {
 
   beginHealthChecks(): void {
     this.#check.start()
+  }
+
+  /** A redeploy changed the service's health check: probe the new way from now on. */
+  setHealthCheck(options: HealthCheckOptions): void {
+    if (JSON.stringify(options) === JSON.stringify(this.#healthCheck)) return
+    const running = this.#check.running
+    this.#check.stop()
+    this.#healthCheck = options
+    this.#check = new HealthCheck(this.address, options, (result) => this.#onProbe(result))
+    if (running) this.#check.start()
   }
 
   /** No longer routed to: checks stop, and what is in flight drains. */
