@@ -15,6 +15,29 @@ import {
 } from './helpers'
 
 describe('state persistence', () => {
+  it('restarts into the last completed state after a SIGKILL in the middle of a deploy, and the next deploy works', async () => {
+    let ready = false
+    const a = await startBackend()
+    const b = await startBackend((req, res) => {
+      if (req.url === '/up' && !ready) res.statusCode = 503
+      res.end(req.url === '/up' ? 'up' : 'b')
+    })
+    const first = await startProxy({ workers: 1 })
+    await first.deploy([a.address], ['--host', 'app.test'])
+    const stuck = first.cli(['deploy', b.address, '--host', 'app.test', '--health-check-interval', '100ms'])
+    await waitUntil(() => b.requests >= 2, 5_000, 'the new target to be health-checked')
+
+    expect(await first.stop('SIGKILL')).toBe(null)
+    expect((await stuck).code).toBe(1)
+
+    const second = await startProxy({ workers: 1, stateDir: first.stateDir })
+    expect(await getBody(second.port, { host: 'app.test' })).toBe(a.name)
+    expect((await second.list()).services.map((s) => s.targets.map((t) => t.address))).toEqual([[a.address]])
+    ready = true
+    await second.deploy([b.address], ['--host', 'app.test'])
+    expect(await getBody(second.port, { host: 'app.test' })).toBe('b')
+  })
+
   it('restores routes from state.json on restart, before taking traffic', async () => {
     const backend = await startBackend()
     const first = await startProxy({ workers: 1 })
