@@ -1,5 +1,5 @@
 import { createPublicKey } from 'node:crypto'
-import { retryAfterMs, thumbprint } from '../src/primary/acme-manager'
+import { isUnknownAccount, retryAfterMs, thumbprint } from '../src/primary/acme-manager'
 
 describe('thumbprint', () => {
   it('is the RFC 7638 SHA-256 JWK thumbprint, base64url', () => {
@@ -22,5 +22,17 @@ describe('retryAfterMs', () => {
     ['no hint at all', 'Authorization not valid: connection refused', 0],
   ])('reads %s', (_case, message, expected) => {
     expect(retryAfterMs(message, now)).toBe(expected)
+  })
+})
+
+describe('isUnknownAccount', () => {
+  it.each([
+    ['Pebble', 'Account https://127.0.0.1:14000/my-account/5 not found.', true],
+    ["Let's Encrypt", 'Account "https://acme-v02.api.letsencrypt.org/acme/acct/123" not found', true],
+    ['a key with no account', 'No account exists with the provided key', true],
+    ['a failed challenge', 'Invalid response from http://a.test/.well-known/acme-challenge/x: 404', false],
+    ['a rate limit', 'too many certificates already issued for "a.test": see https://letsencrypt.org/docs/rate-limits/', false],
+  ])('%s: %j', (_case, message, expected) => {
+    expect(isUnknownAccount(new Error(message))).toBe(expected)
   })
 })

@@ -1,4 +1,6 @@
 import { X509Certificate } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
 import tls from 'node:tls'
 import { request, startBackend, startPebble, startProxy, waitUntil, type Pebble, type Proxy } from './helpers'
 
@@ -131,5 +133,27 @@ describe('automatic certificates (ACME, against Pebble)', () => {
     expect((await request(proxy.httpsPort, { host: HOST, tls: { ca: root, servername: HOST } })).status).toBe(200)
     const [service] = (await proxy.list()).services.filter((s) => s.name === 'second.acme.test')
     expect(service.certificates[0]).toMatchObject({ state: 'failing', source: 'acme' })
+  })
+})
+
+describe('an ACME account the CA no longer knows', () => {
+  it('is registered again with the same key, and the order retried', async () => {
+    const pebble = await startPebble()
+    const first = await proxyWithCertificate(pebble)
+    expect(await first.stop('SIGTERM')).toBe(0)
+    // As if the CA had lost the account: the stored URL now names none.
+    const accountFile = path.join(first.stateDir, 'certs', 'account.json')
+    const account = JSON.parse(fs.readFileSync(accountFile, 'utf8')) as { url: string }
+    const forgotten = account.url.replace(/[^/]+$/, 'forgotten-account')
+    fs.writeFileSync(accountFile, JSON.stringify({ ...account, url: forgotten }))
+
+    const backend = await startBackend()
+    const second = await startAcmeProxy(pebble, { stateDir: first.stateDir })
+    await second.deploy([backend.address], ['--host', 'other.acme.test', '--ssl'])
+
+    await waitUntil(async () => (await certificateState(second, 'other.acme.test')) === 'valid', ISSUANCE_TIMEOUT_MS, 'the certificate')
+    expect(second.logs.some((line) => line.msg === 'acme account unknown to the CA, registering it again')).toBe(true)
+    expect(second.logs.some((line) => line.msg === 'certificate order failed')).toBe(false)
+    expect((JSON.parse(fs.readFileSync(accountFile, 'utf8')) as { url: string }).url).not.toBe(forgotten)
   })
 })

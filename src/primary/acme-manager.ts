@@ -191,6 +191,12 @@ export class AcmeManager {
       log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, challenge: challengeType, notAfter: stored?.notAfter.toISOString() })
       void this.#onChange().catch(() => {})
     } catch (err) {
+      if (this.#accountUrl !== undefined && isUnknownAccount(err)) {
+        // The CA lost the account (a reset, a deactivation): register the same key again and
+        // order at once, rather than failing every order for ever.
+        log('warn', 'acme account unknown to the CA, registering it again', { account: this.#accountUrl, error: oneLine(err) })
+        if (await this.#registerAgain(host)) return this.#orderUnlessStored(host, renewal)
+      }
       const previous = this.#failures.get(host)
       const count = (previous?.count ?? 0) + 1
       const backoff = Math.min(this.#options.retryBaseMs * 2 ** (count - 1), MAX_RETRY_DELAY_MS)
@@ -253,6 +259,27 @@ export class AcmeManager {
     return { acme, client: this.#client }
   }
 
+  /** Registers the account key anew; false (and the order fails as usual) if the CA refuses. */
+  async #registerAgain(host: string): Promise<boolean> {
+    this.#accountUrl = undefined
+    this.#client = undefined
+    const { client } = await this.#loadClient()
+    try {
+      await client.createAccount({ termsOfServiceAgreed: true, contact: this.#options.email ? [`mailto:${this.#options.email}`] : undefined })
+    } catch (err) {
+      // A CA that still has an account for this key answers with its URL, and the library then
+      // sends an empty update, which some CAs refuse: the URL is known all the same.
+      log('debug', 'acme account registration answered with an error', { host, error: oneLine(err) })
+    }
+    try {
+      await this.#saveAccountUrl(client)
+      return true
+    } catch (err) {
+      log('error', 'acme account could not be registered again', { host, error: oneLine(err) })
+      return false
+    }
+  }
+
   async #saveAccountUrl(client: AcmeClient.Client): Promise<void> {
     const url = client.getAccountUrl()
     if (this.#accountUrl === url) return
@@ -278,6 +305,11 @@ function renewalDue(certificate: StoredCertificate, now: number): boolean {
   // The jitter is derived from the certificate, so it stays the same between checks.
   const jitter = (parseInt(createHash('sha256').update(certificate.cert).digest('hex').slice(0, 8), 16) / 0xffffffff) * RENEWAL_JITTER
   return now >= start + lifetime * (2 / 3 - jitter)
+}
+
+/** The CA's answer to a request signed for an account it does not know (`accountDoesNotExist`). */
+export function isUnknownAccount(err: unknown): boolean {
+  return /\baccount\b.*\b(not found|does not exist|doesn't exist)|no account exists/i.test(oneLine(err))
 }
 
 /** RFC 7638 JWK thumbprint of the account key, base64url. */
