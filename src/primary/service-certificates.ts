@@ -9,7 +9,7 @@ import type { RouteCertificate } from '../ipc/messages'
 import { log } from '../lib/logger'
 import type { ServiceSpec } from '../options'
 import { loadCertificate, type LoadedCertificate } from './certificate'
-import { createSelfSigned } from './self-signed'
+import { createSelfSigned, prepareStandInKey } from './self-signed'
 
 /** What the ACME manager offers; undefined when mproxy runs without it. */
 export interface CertificateAuthority {
@@ -54,13 +54,18 @@ export class ServiceCertificates {
       return { kind: 'provided', loaded: loadCertificate(spec.tlsCertificatePath, spec.tlsPrivateKeyPath, spec.hosts) }
     }
     if (!this.#authority) throw new InvalidOptionError('automatic certificates are off in this proxy; give --tls-certificate-path and --tls-private-key-path')
+    // Ready by the time the deploy switches, after its health checks.
+    void prepareStandInKey()
     return { kind: 'automatic' }
   }
 
   /** At start: a provided certificate that cannot be loaded costs its service HTTPS, not the proxy. */
   restore(spec: ServiceSpec): ServiceCertificate {
     if (!spec.tls) return { kind: 'none' }
-    if (!spec.tlsCertificatePath || !spec.tlsPrivateKeyPath) return { kind: 'automatic' }
+    if (!spec.tlsCertificatePath || !spec.tlsPrivateKeyPath) {
+      void prepareStandInKey()
+      return { kind: 'automatic' }
+    }
     try {
       return { kind: 'provided', loaded: loadCertificate(spec.tlsCertificatePath, spec.tlsPrivateKeyPath, spec.hosts) }
     } catch (err) {
