@@ -47,6 +47,8 @@ export class Registry implements FleetMember {
   readonly #peers: Peers
   #version = 0
   #publishing: Promise<void> = Promise.resolve()
+  /** A publish waiting for the one in flight: later requests join it (latest state wins). */
+  #queuedPublish: Promise<void> | undefined
 
   constructor(store: StateStore, workers: Workers, certificates: ServiceCertificates, peers: Peers = NO_PEERS) {
     this.#store = store
@@ -404,7 +406,13 @@ export class Registry implements FleetMember {
 
   /** Publishes one table at a time, always the latest state. */
   #publish(): Promise<void> {
-    const next = this.#publishing.then(() => this.#workers.publish(this.routeTable()))
+    if (this.#queuedPublish) return this.#queuedPublish
+    const next = this.#publishing.then(() => {
+      // The table is built when this publish starts: it holds every change made while it waited.
+      this.#queuedPublish = undefined
+      return this.#workers.publish(this.routeTable())
+    })
+    this.#queuedPublish = next
     this.#publishing = next.catch(() => {})
     return next
   }
