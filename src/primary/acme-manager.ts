@@ -203,7 +203,9 @@ export class AcmeManager {
       const delay = Math.max(backoff, retryAfterMs(oneLine(err), Date.now()))
       const failure = { count, error: oneLine(err), nextAttemptAt: Date.now() + delay }
       this.#failures.set(host, failure)
-      await this.#store.saveFailure?.(host, failure).catch(() => {})
+      await this.#store.saveFailure?.(host, failure).catch((saveErr: unknown) => {
+        log('warn', 'cannot share the failed order with the fleet', { host, error: oneLine(saveErr) })
+      })
       log('error', 'certificate order failed', { host, challenge: challengeType, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
       setTimeout(() => this.#check(), delay).unref()
     }
@@ -214,7 +216,10 @@ export class AcmeManager {
    * backoff grows fleet-wide. Returns the failure that now holds for the host.
    */
   async #takeSharedFailure(host: string): Promise<OrderFailure | undefined> {
-    const shared = await this.#store.loadFailure?.(host).catch(() => undefined)
+    const shared = await this.#store.loadFailure?.(host).catch((err: unknown) => {
+      log('warn', "cannot read the fleet's failed orders", { host, error: oneLine(err) })
+      return undefined
+    })
     if (shared && shared.count > (this.#failures.get(host)?.count ?? 0)) {
       this.#failures.set(host, shared)
       log('info', 'certificate order failed on another node', { host, error: shared.error, retryIn: formatDuration(Math.max(0, shared.nextAttemptAt - Date.now())) })

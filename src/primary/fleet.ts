@@ -36,6 +36,8 @@ interface ChangeHint {
 const REPORT_POLL_MS = 100
 /** Beyond the health check and the drain, how long a node may take to report. */
 const REPORT_GRACE_MS = 5_000
+/** A heartbeat that keeps failing on a live connection is logged this often, not every second. */
+const ERROR_LOG_INTERVAL_MS = 30_000
 
 export class Fleet implements Peers {
   readonly nodes: FleetNodes
@@ -46,6 +48,7 @@ export class Fleet implements Peers {
   readonly #channels: string[]
   #member: FleetMember | undefined
   #heartbeat: NodeJS.Timeout | undefined
+  #beatErrorLoggedAt = 0
   /**
    * The shared state this node has caught up with. Its epoch is that of the revisions the
    * registry holds: null when it holds none (started from the file while Redis was down).
@@ -166,8 +169,14 @@ export class Fleet implements Peers {
       const behind = this.#isBehind({ epoch, revision: Number(revision ?? 0) })
       if (behind && this.#behindAtLastBeat) this.#inBackground(this.#reconcile())
       this.#behindAtLastBeat = behind
-    } catch {
-      // The client's error listener has logged it; the next beat tries again.
+    } catch (err) {
+      // While the connection is down, the client's error listener reports it. A command that
+      // fails on a live connection is this node's to report: once per ERROR_LOG_INTERVAL_MS.
+      const now = Date.now()
+      if (this.#redis.status === 'ready' && now - this.#beatErrorLoggedAt >= ERROR_LOG_INTERVAL_MS) {
+        this.#beatErrorLoggedAt = now
+        log('warn', 'fleet heartbeat failed', { error: oneLine(err) })
+      }
     }
   }
 

@@ -11,6 +11,9 @@ import type { ServiceSpec } from '../options'
 import { parseSnapshot, STATE_VERSION, type Snapshot, type StateStore } from './state-store'
 import type { SharedState } from './shared-state'
 
+/** How often a local copy that could not be written is tried again. */
+const COPY_RETRY_MS = 5_000
+
 export class RedisStateStore implements StateStore {
   readonly #redis: Redis
   readonly #shared: SharedState
@@ -18,6 +21,9 @@ export class RedisStateStore implements StateStore {
   readonly #node: string
   readonly #label: string
   readonly #legacyKey: string
+  /** The latest snapshot whose local copy failed, until a write succeeds. */
+  #unwrittenCopy: Snapshot | undefined
+  #copyRetry: NodeJS.Timeout | undefined
 
   constructor(options: { redis: Redis; shared: SharedState; file: StateStore; node: string; label: string; prefix: string }) {
     this.#redis = options.redis
@@ -65,7 +71,9 @@ export class RedisStateStore implements StateStore {
     if (changed !== undefined) {
       revision = await this.#shared.commit(changed, snapshot.services.find((spec) => spec.name === changed), this.#node)
     }
-    await this.#file.save({ version: snapshot.version, services: snapshot.services })
+    // Redis holds the decision: a local copy that cannot be written now is retried and logged,
+    // never turned into a failed (and switched back) change that the rest of the fleet applies.
+    await this.#writeCopy({ version: snapshot.version, services: snapshot.services })
     return revision
   }
 
@@ -78,7 +86,23 @@ export class RedisStateStore implements StateStore {
   }
 
   close(): void {
+    clearTimeout(this.#copyRetry)
     this.#redis.disconnect()
+  }
+
+  async #writeCopy(snapshot: Snapshot): Promise<void> {
+    clearTimeout(this.#copyRetry)
+    try {
+      await this.#file.save(snapshot)
+      if (this.#unwrittenCopy) log('info', 'local copy of the state written again', { file: this.#file.describe() })
+      this.#unwrittenCopy = undefined
+    } catch (err) {
+      if (!this.#unwrittenCopy) {
+        log('error', 'state saved in redis, but its local copy could not be written; retrying', { file: this.#file.describe(), error: oneLine(err) })
+      }
+      this.#unwrittenCopy = snapshot
+      this.#copyRetry = setTimeout(() => void this.#writeCopy(this.#unwrittenCopy ?? snapshot), COPY_RETRY_MS).unref()
+    }
   }
 
   async #legacySnapshot(): Promise<Snapshot | undefined> {
