@@ -188,10 +188,18 @@ export class Registry implements FleetMember {
       if (service.certificate.kind === 'provided' && service.certificate.error) {
         warnings.push(`serves ${spec.name} over HTTP only: ${service.certificate.error}`)
       }
-      const replaced = await this.#switch(service, current, kept, added)
-      await this.#store.save(this.#snapshot())
+      let replaced: Target[]
+      try {
+        replaced = await this.#switch(service, current, kept, added)
+      } catch (err) {
+        // Nothing switched: the new targets are nobody's, so nothing checks them any more.
+        added.forEach((target) => target.stop())
+        throw err
+      }
+      // Retired before anything else can fail: a replaced target is never left health-checked.
       this.#retire(service, replaced)
       this.#certificates.manage(this.#services.values())
+      await this.#store.save(this.#snapshot())
       const drained = await this.#drain(service, replaced, () => {})
       if (warnings.length > 0) return { summary: warnings.join('; '), warning: true }
       return { summary: `switched and drained after ${formatDuration(Date.now() - startedAt)}${cutNote(drained)}`, warning: false }
