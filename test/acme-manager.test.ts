@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto'
-import { isUnknownAccount, retryAfterMs, thumbprint } from '../src/primary/acme-manager'
+import { thumbprint } from '../src/primary/acme-manager'
+import { isUnknownAccount, renewalDue, retryAfterMs, retryDelayMs } from '../src/primary/acme-schedule'
 
 describe('thumbprint', () => {
   it('is the RFC 7638 SHA-256 JWK thumbprint, base64url', () => {
@@ -34,5 +35,33 @@ describe('isUnknownAccount', () => {
     ['a rate limit', 'too many certificates already issued for "a.test": see https://letsencrypt.org/docs/rate-limits/', false],
   ])('%s: %j', (_case, message, expected) => {
     expect(isUnknownAccount(new Error(message))).toBe(expected)
+  })
+})
+
+describe('retryDelayMs', () => {
+  const BASE_MS = 60_000
+  const NOW = Date.parse('2026-11-27T09:00:00Z')
+  it.each([
+    ['the base after the first failure', 1, '', BASE_MS],
+    ['doubling after each failure', 3, '', 4 * BASE_MS],
+    ['at most a day', 20, '', 24 * 3_600_000],
+    ["the CA's retry-after when later", 1, 'too many failed authorizations, retry after 2026-11-27 10:00:00 UTC', 3_600_000],
+    ['the backoff when the retry-after is sooner', 8, 'retry after 2026-11-27 09:01:00 UTC', 128 * BASE_MS],
+  ])('is %s', (_case, count, error, expected) => {
+    expect(retryDelayMs(count, BASE_MS, error, NOW)).toBe(expected)
+  })
+})
+
+describe('renewalDue', () => {
+  const DAY_MS = 86_400_000
+  const issued = new Date('2026-01-01T00:00:00Z')
+  const certificate = { cert: 'pem', key: 'key', notBefore: issued, notAfter: new Date(issued.getTime() + 90 * DAY_MS) }
+  it.each([
+    ['at issuance', 0, false],
+    ['halfway', 45, false],
+    ['at two thirds of the lifetime', 60, true],
+    ['after expiry', 91, true],
+  ])('%s: due %p', (_case, days, expected) => {
+    expect(renewalDue(certificate as never, issued.getTime() + (days as number) * DAY_MS)).toBe(expected)
   })
 })

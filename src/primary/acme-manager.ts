@@ -14,10 +14,8 @@ import { oneLine } from '../errors'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
 import type { CertificateStore, OrderFailure, StoredCertificate } from './certificate-files'
+import { isUnknownAccount, renewalDue, retryDelayMs } from './acme-schedule'
 
-const MAX_RETRY_DELAY_MS = 24 * 3_600_000
-/** Renewal starts up to this share of the lifetime earlier, so a fleet does not renew at once. */
-const RENEWAL_JITTER = 0.05
 /** While another node of the fleet orders a certificate, how often this one looks for it. */
 const FLEET_ORDER_RECHECK_MS = 5_000
 
@@ -199,8 +197,7 @@ export class AcmeManager {
       }
       const previous = this.#failures.get(host)
       const count = (previous?.count ?? 0) + 1
-      const backoff = Math.min(this.#options.retryBaseMs * 2 ** (count - 1), MAX_RETRY_DELAY_MS)
-      const delay = Math.max(backoff, retryAfterMs(oneLine(err), Date.now()))
+      const delay = retryDelayMs(count, this.#options.retryBaseMs, oneLine(err), Date.now())
       const failure = { count, error: oneLine(err), nextAttemptAt: Date.now() + delay }
       this.#failures.set(host, failure)
       await this.#store.saveFailure?.(host, failure).catch((saveErr: unknown) => {
@@ -291,30 +288,6 @@ export class AcmeManager {
     this.#accountUrl = url
     await this.#store.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey, url })
   }
-}
-
-/**
- * A rate-limited CA says when to come back ("retry after 2026-11-27 10:00:00 UTC" in Let's
- * Encrypt's error detail); asking earlier only burns more of the limit.
- */
-export function retryAfterMs(message: string, now: number): number {
-  const match = /retry after (\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:\s*UTC|Z)?/i.exec(message)
-  if (!match) return 0
-  const at = Date.parse(`${match[1].replace(' ', 'T')}Z`)
-  return Number.isNaN(at) ? 0 : Math.max(0, at - now)
-}
-
-function renewalDue(certificate: StoredCertificate, now: number): boolean {
-  const start = certificate.notBefore.getTime()
-  const lifetime = certificate.notAfter.getTime() - start
-  // The jitter is derived from the certificate, so it stays the same between checks.
-  const jitter = (parseInt(createHash('sha256').update(certificate.cert).digest('hex').slice(0, 8), 16) / 0xffffffff) * RENEWAL_JITTER
-  return now >= start + lifetime * (2 / 3 - jitter)
-}
-
-/** The CA's answer to a request signed for an account it does not know (`accountDoesNotExist`). */
-export function isUnknownAccount(err: unknown): boolean {
-  return /\baccount\b.*\b(not found|does not exist|doesn't exist)|no account exists/i.test(oneLine(err))
 }
 
 /** RFC 7638 JWK thumbprint of the account key, base64url. */
