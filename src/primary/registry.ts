@@ -3,12 +3,11 @@
  * mutates them. Each mutation runs under its service's lock (and, in a fleet, the fleet's lock),
  * publishes a new route table to the workers, persists the state, and drains what it replaced.
  */
-import { InvalidOptionError, ServiceNotFoundError, defaultServiceTakenError, hostTakenError, oneLine } from '../errors'
+import { ServiceNotFoundError, oneLine } from '../errors'
 import type { DeployRequest, ListResponse, RemoveRequest, ServiceStatus } from '../control/protocol'
 import type { RouteTable } from '../ipc/messages'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
-import { normalizeHost } from '../lib/validate'
 import {
   DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, normalizeDeployOptions, normalizeServiceSpec, type DeployOptions, type ServiceSpec,
 } from '../options'
@@ -19,6 +18,7 @@ import { NO_PEERS, SHARED_HEALTH_WAIT_MS, type AppliedChange, type Peers, type P
 import type { ServiceCertificate, ServiceCertificates } from './service-certificates'
 import { STATE_VERSION, type Snapshot, type StateStore } from './state-store'
 import { Target, type TargetEvents } from './target'
+import { checkHostsAvailable, ownerOfAllHosts, resolveServiceName } from './host-ownership'
 
 /** What the registry needs from the workers. */
 export interface Workers extends InflightSource {
@@ -99,7 +99,7 @@ export class Registry implements FleetMember {
 
   async deploy(request: DeployRequest, progress: Progress): Promise<string> {
     const spec = normalizeServiceSpec({
-      name: request.name || this.#ownerOfAll(request.hosts),
+      name: request.name || ownerOfAllHosts(this.services(), request.hosts),
       hosts: request.hosts,
       targets: request.targets,
       healthCheck: request.healthCheck,
@@ -112,7 +112,7 @@ export class Registry implements FleetMember {
       tlsPrivateKeyPath: request.tlsPrivateKeyPath,
     })
     const options = normalizeDeployOptions(request)
-    this.#checkHostsAvailable(spec)
+    checkHostsAvailable(this.services(), spec)
     const certificate = this.#certificates.prepare(spec)
     await this.#store.check?.()
     // Another node's deploy of this service may need its whole deploy timeout and drain.
@@ -124,7 +124,7 @@ export class Registry implements FleetMember {
   }
 
   async remove(request: RemoveRequest, progress: Progress): Promise<string> {
-    const name = this.#resolveName(request)
+    const name = resolveServiceName(this.services(), request)
     await this.#store.check?.()
     const maxWaitMs = DEFAULT_DEPLOY_TIMEOUT_MS + SHARED_HEALTH_WAIT_MS + (this.#services.get(name)?.spec.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS)
     return this.#peers.exclusive(name, maxWaitMs, progress, async () => {
@@ -265,7 +265,7 @@ export class Registry implements FleetMember {
   }
 
   async #deploy(spec: ServiceSpec, certificate: ServiceCertificate, options: DeployOptions, progress: Progress): Promise<string> {
-    this.#checkHostsAvailable(spec)
+    checkHostsAvailable(this.services(), spec)
     const startedAt = Date.now()
     log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
     const current = this.#services.get(spec.name)
@@ -280,7 +280,7 @@ export class Registry implements FleetMember {
     }
     try {
       // Another service may have taken one of these hosts while this one waited for health.
-      this.#checkHostsAvailable(spec)
+      checkHostsAvailable(this.services(), spec)
     } catch (err) {
       added.forEach((target) => target.stop())
       throw err
@@ -383,34 +383,8 @@ export class Registry implements FleetMember {
     }
   }
 
-  #checkHostsAvailable(spec: ServiceSpec): void {
-    for (const other of this.#services.values()) {
-      if (other.spec.name === spec.name) continue
-      if (spec.hosts.length === 0 && other.spec.hosts.length === 0) throw defaultServiceTakenError(other.spec.name)
-      const taken = spec.hosts.find((host) => other.spec.hosts.includes(host))
-      if (taken) throw hostTakenError(taken, other.spec.name)
-    }
-  }
 
-  /** The service that has every one of these hosts already, if one does: a redeploy of it. */
-  #ownerOfAll(hosts: readonly string[]): string | undefined {
-    if (hosts.length === 0) return undefined
-    const normalized = hosts.map(normalizeHost)
-    for (const service of this.#services.values()) {
-      if (normalized.every((host) => service.spec.hosts.includes(host))) return service.spec.name
-    }
-    return undefined
-  }
 
-  #resolveName(request: RemoveRequest): string {
-    if (request.name) return request.name
-    if (request.host === undefined) throw new InvalidOptionError('give a service name or --host')
-    const host = request.host === '' ? '' : normalizeHost(request.host)
-    for (const service of this.#services.values()) {
-      if (host === '' ? service.spec.hosts.length === 0 : service.spec.hosts.includes(host)) return service.spec.name
-    }
-    throw new ServiceNotFoundError(`no service answers for host ${request.host}`)
-  }
 
   /** Publishes one table at a time, always the latest state. */
   #publish(): Promise<void> {
