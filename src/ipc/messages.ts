@@ -31,11 +31,12 @@ export interface RouteCertificate {
 export interface RouteTable {
   version: number
   services: RouteService[]
-  certificates: RouteCertificate[]
+  /** Absent: unchanged since the last table this worker was sent (see table-delivery.ts). */
+  certificates?: RouteCertificate[]
   /** The ACME account's key thumbprint: a challenge token's answer is `token.thumbprint`. */
   acmeThumbprint: string
-  /** TLS-ALPN-01 challenge certificates, served only to clients offering `acme-tls/1`. */
-  acmeTlsChallenges: RouteCertificate[]
+  /** TLS-ALPN-01 challenge certificates, served only to clients offering `acme-tls/1`; absent as above. */
+  acmeTlsChallenges?: RouteCertificate[]
 }
 
 /** Requests and upgraded sockets in flight, per target address. */

@@ -20,6 +20,7 @@ import { AcceptErrors } from './accept-errors'
 import { ListenSockets, type SlotSocket } from './listen-sockets'
 import { RespawnPolicy } from './respawn-policy'
 import { WorkerHandle, setupWorkerProcesses } from './worker-handle'
+import { certificatesKey, tableFor } from './table-delivery'
 
 /** A worker that has not applied a table within this time is replaced. */
 const ACK_TIMEOUT_MS = 5_000
@@ -47,6 +48,7 @@ export interface SupervisorOptions {
 
 export class Supervisor {
   #table: RouteTable = { version: 0, services: [], certificates: [], acmeThumbprint: '', acmeTlsChallenges: [] }
+  #certificatesKey = ''
   #seq = 0
   #handles = new Map<number, WorkerHandle>()
   #pendingAcks = new Map<number, { workerId: number; resolve(): void }>()
@@ -92,7 +94,7 @@ export class Supervisor {
 
   /** Forks the workers with the given table and resolves once all of them listen. */
   async start(table: RouteTable): Promise<void> {
-    this.#table = table
+    this.#setTable(table)
     // Slot 0 alone first: with port 0 its sockets pick the port that the other slots then join.
     await this.#fork(0).ready
     const others = Array.from({ length: this.#options.workers - 1 }, (_, i) => this.#fork(i + 1))
@@ -104,7 +106,7 @@ export class Supervisor {
    * stopped get it too: until they exit they still answer requests on open connections.
    */
   async publish(table: RouteTable): Promise<void> {
-    this.#table = table
+    this.#setTable(table)
     const acks = [...this.#handles.values()]
       .filter((h) => h.worker.isConnected())
       .map((h) => this.#sendRoutes(h))
@@ -237,7 +239,8 @@ export class Supervisor {
 
   #sendRoutes(handle: WorkerHandle): Promise<void> {
     const seq = ++this.#seq
-    const table = this.#table
+    const table = tableFor(this.#table, this.#certificatesKey, handle.certificatesKey)
+    handle.certificatesKey = this.#certificatesKey
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         if (!this.#pendingAcks.delete(seq)) return
@@ -248,6 +251,11 @@ export class Supervisor {
       this.#pendingAcks.set(seq, { workerId: handle.id, resolve: () => { clearTimeout(timer); resolve() } })
       this.#send(handle, { mproxy: 1, type: 'routes', seq, table })
     })
+  }
+
+  #setTable(table: RouteTable): void {
+    this.#table = table
+    this.#certificatesKey = certificatesKey(table)
   }
 
   #onExit(handle: WorkerHandle, code: number | null, signal: string | null): void {

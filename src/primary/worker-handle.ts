@@ -18,6 +18,8 @@ export class WorkerHandle {
   /** Forked by a reload: if it cannot start, the reload fails; it is no crash to respawn. */
   byReload = false
   inflight: InflightCounts = {}
+  /** The certificates it was last sent (see table-delivery.ts). */
+  certificatesKey: string | undefined
   /** Resolves once it listens; rejects if it exits first or takes longer than the ready timeout. */
   readonly ready: Promise<void>
   /** After `shutdown`: resolves once it has closed its listeners (or exited). */

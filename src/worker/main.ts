@@ -133,8 +133,8 @@ function main(): void {
         return
       case 'routes':
         routes.install(message.table)
-        certificates.install(message.table.certificates)
-        tlsChallenges.install(message.table.acmeTlsChallenges)
+        if (message.table.certificates) certificates.install(message.table.certificates)
+        if (message.table.acmeTlsChallenges) tlsChallenges.install(message.table.acmeTlsChallenges)
         send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot() })
         if (!listening && !shuttingDown) {
           listening = true
