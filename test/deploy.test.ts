@@ -66,6 +66,24 @@ describe('deploy', () => {
     expect(await getBody(proxy.port, { host: 'one.test' })).toBe(b.name)
   })
 
+  it('prints each progress line once while one target waits for another', async () => {
+    let slowReady = false
+    const fast = await startBackend()
+    const slow = await startBackend((req, res) => {
+      if (req.url === '/up' && !slowReady) res.statusCode = 503
+      res.end('slow')
+    })
+    setTimeout(() => (slowReady = true), 1_000).unref()
+    const proxy = await startProxy({ workers: 1 })
+
+    const result = await proxy.deploy([fast.address, slow.address])
+
+    const lines = result.stdout.split('\n').filter((line) => line !== '')
+    expect(lines.filter((line) => line.startsWith(`${fast.address} healthy after`))).toHaveLength(1)
+    expect(lines.filter((line) => line === `${slow.address} not healthy yet: status 503`)).toHaveLength(1)
+    expect(new Set(lines).size).toBe(lines.length)
+  })
+
   it('switches to the new target on redeploy', async () => {
     const [a, b] = [await startBackend(), await startBackend()]
     const proxy = await startProxy()

@@ -40,13 +40,16 @@ export async function waitHealthy(targets: Target[], spec: ServiceSpec, timeoutM
     for (const target of targets) {
       target.setEvents({
         onStateChange: check,
+        // Each line once: a target stays healthy while another is still waited for, and a
+        // failure is reported again only when its reason changes.
         onProbe: (probed, result) => {
-          if (result.ok) {
-            progress(`${probed.address} healthy after ${formatDuration(Date.now() - startedAt)}`)
-          } else if (lastDetail.get(probed.address) !== result.detail) {
-            progress(`${probed.address} not healthy yet: ${result.detail}`)
+          const detail = result.ok ? 'healthy' : result.detail
+          if (lastDetail.get(probed.address) !== detail) {
+            progress(result.ok
+              ? `${probed.address} healthy after ${formatDuration(Date.now() - startedAt)}`
+              : `${probed.address} not healthy yet: ${result.detail}`)
           }
-          lastDetail.set(probed.address, result.detail)
+          lastDetail.set(probed.address, detail)
         },
       })
       target.beginHealthChecks()
