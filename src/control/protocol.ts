@@ -11,7 +11,8 @@ export interface DeployRequest {
   targets: string[]
   hosts: string[]
   name?: string
-  tls: boolean
+  /** Default false. */
+  tls?: boolean
   /** Default true: with TLS, plain HTTP is redirected to HTTPS. */
   tlsRedirect?: boolean
   tlsCertificatePath?: string
@@ -22,7 +23,8 @@ export interface DeployRequest {
   targetTimeoutMs?: number
   /** Wait for the old target's WebSockets instead of closing them after the switch. */
   drainWebSockets?: boolean
-  force: boolean
+  /** Default false: switch without waiting for health checks. */
+  force?: boolean
 }
 
 export interface RemoveRequest {

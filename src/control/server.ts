@@ -6,6 +6,7 @@ import http from 'node:http'
 import fs from 'node:fs/promises'
 import { MproxyError, oneLine } from '../errors'
 import { log } from '../lib/logger'
+import { COMMIT_REQUEST, DEPLOY_REQUEST, PREPARE_REQUEST, REMOVE_REQUEST, parseRequest } from './schemas'
 import {
   ROUTES, type CommitRequest, type CommitResponse, type DeployRequest, type PrepareRequest, type PrepareResponse,
   type RemoveRequest, type StreamEvent,
@@ -73,11 +74,11 @@ export class ControlServer {
       const route = `${req.method} ${req.url}`
       switch (route) {
         case `${ROUTES.deploy.method} ${ROUTES.deploy.path}`: {
-          const request = await readJson<DeployRequest>(req)
+          const request = parseRequest(DEPLOY_REQUEST, 'deploy', await readJson(req))
           return await stream(res, (out) => handlers.deploy(request, out.progress))
         }
         case `${ROUTES.remove.method} ${ROUTES.remove.path}`: {
-          const request = await readJson<RemoveRequest>(req)
+          const request = parseRequest(REMOVE_REQUEST, 'remove', await readJson(req))
           return await stream(res, (out) => handlers.remove(request, out.progress))
         }
         case `${ROUTES.reload.method} ${ROUTES.reload.path}`:
@@ -85,11 +86,11 @@ export class ControlServer {
         case `${ROUTES.upgrade.method} ${ROUTES.upgrade.path}`:
           return await stream(res, (out) => handlers.upgrade(out.progress))
         case `${ROUTES.prepare.method} ${ROUTES.prepare.path}`: {
-          const request = await readJson<PrepareRequest>(req)
+          const request = parseRequest(PREPARE_REQUEST, 'prepare', await readJson(req))
           return await stream(res, (out) => handlers.prepare(request, out.prepared, out.dropped))
         }
         case `${ROUTES.commit.method} ${ROUTES.commit.path}`:
-          return sendJson(res, 200, handlers.commit(await readJson<CommitRequest>(req)))
+          return sendJson(res, 200, handlers.commit(parseRequest(COMMIT_REQUEST, 'commit', await readJson(req))))
         case `${ROUTES.list.method} ${ROUTES.list.path}`:
           return sendJson(res, 200, await handlers.list())
         case `${ROUTES.status.method} ${ROUTES.status.path}`:
@@ -150,7 +151,7 @@ async function stream(res: http.ServerResponse, work: (out: StreamOutput) => Pro
   res.end()
 }
 
-async function readJson<T>(req: http.IncomingMessage): Promise<T> {
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
@@ -159,7 +160,7 @@ async function readJson<T>(req: http.IncomingMessage): Promise<T> {
     chunks.push(chunk as Buffer)
   }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
   } catch {
     throw new MproxyError('request body is not valid JSON')
   }

@@ -1,0 +1,43 @@
+/**
+ * One schema per control-socket request: what arrives over the socket is checked here, before
+ * any handler sees it, and a malformed request gets one readable line. The meaning of the
+ * values (is this a host name, a duration a timer can hold?) is checked further in, where the
+ * same rules apply to every source (options.ts).
+ */
+import * as v from 'valibot'
+import { InvalidOptionError } from '../errors'
+import type { CommitRequest, DeployRequest, PrepareRequest, RemoveRequest } from './protocol'
+
+const milliseconds = v.optional(v.pipe(v.number(), v.finite(), v.minValue(0)))
+const text = v.optional(v.string())
+
+export const DEPLOY_REQUEST = v.strictObject({
+  targets: v.pipe(v.array(v.string()), v.minLength(1, 'at least one target (host:port) is required')),
+  hosts: v.array(v.string()),
+  name: text,
+  tls: v.optional(v.boolean()),
+  tlsRedirect: v.optional(v.boolean()),
+  tlsCertificatePath: text,
+  tlsPrivateKeyPath: text,
+  healthCheck: v.strictObject({ path: text, intervalMs: milliseconds, timeoutMs: milliseconds }),
+  deployTimeoutMs: milliseconds,
+  drainTimeoutMs: milliseconds,
+  targetTimeoutMs: milliseconds,
+  drainWebSockets: v.optional(v.boolean()),
+  force: v.optional(v.boolean()),
+}) satisfies v.GenericSchema<unknown, DeployRequest>
+
+export const REMOVE_REQUEST = v.strictObject({ name: text, host: text }) satisfies v.GenericSchema<unknown, RemoveRequest>
+
+const pid = v.pipe(v.number(), v.integer(), v.minValue(1))
+export const PREPARE_REQUEST = v.strictObject({ pid, version: v.string() }) satisfies v.GenericSchema<unknown, PrepareRequest>
+export const COMMIT_REQUEST = v.strictObject({ pid }) satisfies v.GenericSchema<unknown, CommitRequest>
+
+/** The request, or an InvalidOptionError naming the first problem and where it is. */
+export function parseRequest<T>(schema: v.GenericSchema<unknown, T>, what: string, body: unknown): T {
+  const result = v.safeParse(schema, body)
+  if (result.success) return result.output
+  const issue = result.issues[0]
+  const where = v.getDotPath(issue)
+  throw new InvalidOptionError(`invalid ${what} request${where ? ` (${where})` : ''}: ${issue.message}`)
+}

@@ -1,0 +1,29 @@
+import { InvalidOptionError } from '../src/errors'
+import { DEPLOY_REQUEST, REMOVE_REQUEST, parseRequest } from '../src/control/schemas'
+
+const DEPLOY = { targets: ['web:3000'], hosts: ['app.test'], tls: false, healthCheck: { path: '/up' }, force: false }
+
+describe('parseRequest', () => {
+  it('passes a well-formed deploy request through', () => {
+    expect(parseRequest(DEPLOY_REQUEST, 'deploy', DEPLOY)).toEqual(DEPLOY)
+  })
+
+  it.each<[string, unknown, RegExp]>([
+    ['not an object', 'deploy web:3000', /^invalid deploy request: /],
+    ['no targets', { ...DEPLOY, targets: [] }, /^invalid deploy request \(targets\): at least one target/],
+    ['a target of the wrong type', { ...DEPLOY, targets: [3000] }, /^invalid deploy request \(targets\.0\): /],
+    ['a duration as a string', { ...DEPLOY, drainTimeoutMs: '30s' }, /^invalid deploy request \(drainTimeoutMs\): /],
+    ['a negative duration', { ...DEPLOY, healthCheck: { intervalMs: -1 } }, /^invalid deploy request \(healthCheck\.intervalMs\): /],
+    ['an unknown field', { ...DEPLOY, sticky: true }, /^invalid deploy request \(sticky\): /],
+  ])('refuses %s with one line naming where', (_case, body, message) => {
+    expect(() => parseRequest(DEPLOY_REQUEST, 'deploy', body)).toThrow(InvalidOptionError)
+    expect(() => parseRequest(DEPLOY_REQUEST, 'deploy', body)).toThrow(message)
+  })
+
+  it.each([
+    ['by name', { name: 'web' }],
+    ['by host', { host: 'app.test' }],
+  ])('takes a remove request %s', (_case, body) => {
+    expect(parseRequest(REMOVE_REQUEST, 'remove', body)).toEqual(body)
+  })
+})
