@@ -1,6 +1,8 @@
 import path from 'node:path'
+import * as v from 'valibot'
 import { InvalidOptionError } from './errors'
 import { checkDuration } from './lib/duration'
+import { parseWith } from './lib/schema'
 import { normalizeHost, normalizeTarget, validatePath, validateServiceName } from './lib/validate'
 
 /** Defaults shared by the CLI flags and the primary, with units in their names. */
@@ -79,21 +81,31 @@ function checkTimeout(name: string, ms: unknown, { allowZero = false } = {}): nu
   return checkDuration(ms, name)
 }
 
+const optionalMs = v.optional(v.number())
+const optionalText = v.optional(v.string())
+/**
+ * The shape of a service definition from any source: a deploy request, state.json, a Redis
+ * record. Unknown fields are ignored (a file written by another version); the values' meaning is
+ * checked by normalizeServiceSpec.
+ */
+const SERVICE_SPEC_INPUT = v.looseObject({
+  name: optionalText,
+  hosts: v.optional(v.array(v.string())),
+  targets: v.array(v.string()),
+  healthCheck: v.optional(v.looseObject({ path: optionalText, intervalMs: optionalMs, timeoutMs: optionalMs })),
+  targetTimeoutMs: optionalMs,
+  drainTimeoutMs: optionalMs,
+  drainWebSockets: v.optional(v.boolean()),
+  tls: v.optional(v.boolean()),
+  tlsRedirect: v.optional(v.boolean()),
+  tlsCertificatePath: optionalText,
+  tlsPrivateKeyPath: optionalText,
+})
+
 /** Validates a service definition from an untrusted source (CLI request, state file) and normalizes it. */
-export function normalizeServiceSpec(input: {
-  name?: string
-  hosts?: string[]
-  targets: string[]
-  healthCheck?: Partial<HealthCheckOptions>
-  targetTimeoutMs?: number
-  drainTimeoutMs?: number
-  drainWebSockets?: boolean
-  tls?: boolean
-  tlsRedirect?: boolean
-  tlsCertificatePath?: string
-  tlsPrivateKeyPath?: string
-}): ServiceSpec {
-  if (!Array.isArray(input.targets) || input.targets.length === 0) {
+export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
+  const input = parseWith(SERVICE_SPEC_INPUT, 'service', untrusted)
+  if (input.targets.length === 0) {
     throw new InvalidOptionError('at least one target (host:port) is required')
   }
   const targets = [...new Set(input.targets.map(normalizeTarget))]

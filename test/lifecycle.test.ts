@@ -64,6 +64,7 @@ describe('state persistence', () => {
     ['two services of one name', '{"version":1,"services":[{"name":"x","hosts":["a.test"],"targets":["web:1"]},{"name":"x","hosts":["b.test"],"targets":["web:2"]}]}'],
     ['two services with one host', '{"version":1,"services":[{"name":"x","hosts":["a.test"],"targets":["web:1"]},{"name":"y","hosts":["A.test"],"targets":["web:2"]}]}'],
     ['two default services', '{"version":1,"services":[{"name":"x","hosts":[],"targets":["web:1"]},{"name":"y","hosts":[],"targets":["web:2"]}]}'],
+    ['a duration written as text', '{"version":1,"services":[{"name":"x","hosts":[],"targets":["web:3000"],"drainTimeoutMs":"30s"}]}'],
     ['a duration no timer holds', '{"version":1,"services":[{"name":"x","hosts":[],"targets":["web:3000"],"healthCheck":{"intervalMs":2160000000}}]}'],
   ])('refuses to start on a state file with %s, naming the file and leaving it untouched', async (_case, content) => {
     const stateDir = makeStateDir()

@@ -116,6 +116,8 @@ describe('normalizeServiceSpec', () => {
     ['a drain timeout no timer holds (from a state file or a request)', { drainTimeoutMs: 2 ** 31 }, /invalid drain timeout "596h31m23.648s": at most/],
     ['a health check interval no timer holds', { healthCheck: { intervalMs: 600 * 3_600_000 } }, /invalid health check interval "600h": at most/],
     ['TLS without hosts', { tls: true }, /needs at least one --host/],
+    ['targets given as a string', { targets: 'web:3000' }, /^invalid service \(targets\): /],
+    ['a duration given as text', { healthCheck: { intervalMs: '1s' } }, /^invalid service \(healthCheck\.intervalMs\): /],
     ['a certificate without its key', { hosts: ['a.com'], tlsCertificatePath: '/c.pem' }, /give both/],
     ['relative certificate paths', { hosts: ['a.com'], tlsCertificatePath: 'c.pem', tlsPrivateKeyPath: 'k.pem' }, /absolute/],
     ['automatic certificates for a wildcard host', { hosts: ['*.a.com'], tls: true }, /wildcard/],

@@ -5,7 +5,7 @@
  * same rules apply to every source (options.ts).
  */
 import * as v from 'valibot'
-import { InvalidOptionError } from '../errors'
+import { parseWith } from '../lib/schema'
 import type { CommitRequest, DeployRequest, PrepareRequest, RemoveRequest } from './protocol'
 
 const milliseconds = v.optional(v.pipe(v.number(), v.finite(), v.minValue(0)))
@@ -35,9 +35,5 @@ export const COMMIT_REQUEST = v.strictObject({ pid }) satisfies v.GenericSchema<
 
 /** The request, or an InvalidOptionError naming the first problem and where it is. */
 export function parseRequest<T>(schema: v.GenericSchema<unknown, T>, what: string, body: unknown): T {
-  const result = v.safeParse(schema, body)
-  if (result.success) return result.output
-  const issue = result.issues[0]
-  const where = v.getDotPath(issue)
-  throw new InvalidOptionError(`invalid ${what} request${where ? ` (${where})` : ''}: ${issue.message}`)
+  return parseWith(schema, `${what} request`, body)
 }
