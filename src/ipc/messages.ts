@@ -4,6 +4,7 @@
  * that the answer echoes as `ack`.
  */
 import type { SendHandle } from 'node:child_process'
+import * as v from 'valibot'
 
 /** One service as a worker needs it to route: no health-check or drain settings. */
 export interface RouteService {
@@ -69,10 +70,6 @@ export function sendable(handle: ListenHandle): SendHandle {
   return handle as unknown as SendHandle
 }
 
-export const PRIMARY_MESSAGE_TYPES = ['listen', 'routes', 'cut', 'shutdown'] as const
-export const WORKER_MESSAGE_TYPES = [
-  'listening', 'ready', 'listen-failed', 'accept-error', 'routes-applied', 'inflight', 'stopped-accepting', 'drained',
-] as const
 
 export type PrimaryMessage =
   /**
@@ -103,16 +100,53 @@ export type WorkerMessage =
   | { mproxy: 1; type: 'stopped-accepting' }
   | { mproxy: 1; type: 'drained' }
 
+// Schemas: what arrives over IPC is checked whole, not only its envelope. Each must describe
+// exactly the type above it (`satisfies` keeps them in step).
+
+const envelope = { mproxy: v.literal(1) }
+const protocol = v.picklist(['http', 'https'])
+const inflightCounts = v.record(v.string(), v.number())
+const routeCertificate = v.object({ hosts: v.array(v.string()), cert: v.string(), key: v.string() })
+const routeTable = v.object({
+  version: v.number(),
+  services: v.array(v.object({
+    name: v.string(),
+    hosts: v.array(v.string()),
+    targets: v.array(v.string()),
+    targetTimeoutMs: v.number(),
+    drainWebSockets: v.boolean(),
+    tlsRedirect: v.boolean(),
+    acmeChallenges: v.boolean(),
+  })),
+  certificates: v.optional(v.array(routeCertificate)),
+  acmeThumbprint: v.string(),
+  acmeTlsChallenges: v.optional(v.array(routeCertificate)),
+})
+
+const PRIMARY_MESSAGE = v.variant('type', [
+  v.object({ ...envelope, type: v.literal('listen'), protocol, source: v.picklist(['attached', 'bind', 'bind-first']), port: v.number() }),
+  v.object({ ...envelope, type: v.literal('routes'), seq: v.number(), table: routeTable }),
+  v.object({ ...envelope, type: v.literal('cut'), targets: v.array(v.string()) }),
+  v.object({ ...envelope, type: v.literal('shutdown'), timeoutMs: v.number() }),
+]) satisfies v.GenericSchema<unknown, PrimaryMessage>
+
+const WORKER_MESSAGE = v.variant('type', [
+  v.object({ ...envelope, type: v.literal('listening'), protocol, port: v.number() }),
+  v.object({ ...envelope, type: v.literal('ready'), version: v.number(), httpPort: v.number(), httpsPort: v.number(), httpsError: v.optional(v.string()) }),
+  v.object({ ...envelope, type: v.literal('listen-failed'), error: v.string() }),
+  v.object({ ...envelope, type: v.literal('accept-error'), code: v.string(), error: v.string() }),
+  v.object({ ...envelope, type: v.literal('routes-applied'), ack: v.number(), version: v.number(), inflight: inflightCounts }),
+  v.object({ ...envelope, type: v.literal('inflight'), inflight: inflightCounts }),
+  v.object({ ...envelope, type: v.literal('stopped-accepting') }),
+  v.object({ ...envelope, type: v.literal('drained') }),
+]) satisfies v.GenericSchema<unknown, WorkerMessage>
+
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
-  const msg = value as { mproxy?: unknown; type?: unknown } | null
-  return typeof msg === 'object' && msg !== null && msg.mproxy === 1 &&
-    (WORKER_MESSAGE_TYPES as readonly unknown[]).includes(msg.type)
+  return v.is(WORKER_MESSAGE, value)
 }
 
 export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
-  const msg = value as { mproxy?: unknown; type?: unknown } | null
-  return typeof msg === 'object' && msg !== null && msg.mproxy === 1 &&
-    (PRIMARY_MESSAGE_TYPES as readonly unknown[]).includes(msg.type)
+  return v.is(PRIMARY_MESSAGE, value)
 }
 
 /**
@@ -120,7 +154,6 @@ export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
  * the new one asks for the listening sockets once it listens for messages, the old one sends
  * them, each as a 'net.Native' handle like the sockets it sends its workers, then says it is done.
  */
-export const UPGRADE_MESSAGE_TYPES = ['send-sockets', 'socket', 'sockets-sent'] as const
 
 export type UpgradeMessage =
   /** New → old: send the sockets; answered by `sockets-sent` with the same seq. */
@@ -130,10 +163,14 @@ export type UpgradeMessage =
   /** Old → new: every socket has been sent. */
   | { mproxy: 1; type: 'sockets-sent'; ack: number; count: number }
 
+const UPGRADE_MESSAGE = v.variant('type', [
+  v.object({ ...envelope, type: v.literal('send-sockets'), seq: v.number() }),
+  v.object({ ...envelope, type: v.literal('socket'), slot: v.number(), protocol }),
+  v.object({ ...envelope, type: v.literal('sockets-sent'), ack: v.number(), count: v.number() }),
+]) satisfies v.GenericSchema<unknown, UpgradeMessage>
+
 export function isUpgradeMessage(value: unknown): value is UpgradeMessage {
-  const msg = value as { mproxy?: unknown; type?: unknown } | null
-  return typeof msg === 'object' && msg !== null && msg.mproxy === 1 &&
-    (UPGRADE_MESSAGE_TYPES as readonly unknown[]).includes(msg.type)
+  return v.is(UPGRADE_MESSAGE, value)
 }
 
 export function assertNever(value: never): never {
