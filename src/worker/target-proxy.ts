@@ -4,7 +4,7 @@
  * what a drain waits for.
  */
 import http from 'node:http'
-import type { Duplex } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import type { createProxyServer } from 'http-proxy-3'
 import type { Pool as PoolClass } from 'undici'
@@ -79,7 +79,8 @@ export class TargetProxy implements ExchangeOwner {
       path: exchange.req.url!,
       method: exchange.req.method!,
       headers: exchange.upstreamHeaders,
-      body: exchange.hasBody ? exchange.req : null,
+      // undici takes async iterables as bodies too; its types list only streams.
+      body: exchange.hasBody ? (uploadBody(exchange.req) as unknown as Readable) : null,
       // The target timeout runs from the end of the upload (expireSlowRequests), not from here.
       headersTimeout: 0,
       bodyTimeout: this.#settings.responseIdleTimeoutMs,
@@ -194,6 +195,24 @@ export class TargetProxy implements ExchangeOwner {
     })
     return proxy
   }
+}
+
+/**
+ * The client's upload, passed on chunk by chunk with one pass of the event loop's poll phase
+ * between two chunks. An app may answer early (413) and close its connection: the next chunk
+ * written then fails, and the failure would hide the answer still unread in the socket. Reading
+ * first means the answer is seen before that write.
+ */
+async function* uploadBody(req: http.IncomingMessage): AsyncGenerator<Buffer> {
+  for await (const chunk of req) {
+    yield chunk as Buffer
+    await afterPollPhase()
+  }
+}
+
+/** Resolves in the check phase after the next poll phase (setImmediate from a check phase). */
+function afterPollPhase(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
 }
 
 /** One line per upgraded connection, at its close: how long it lasted and the bytes each way. */
