@@ -30,6 +30,20 @@ describe('SharedState (real redis-server)', () => {
     expect(records.get('web')).toEqual({ revision: 3, origin: 'n2', spec: undefined })
   })
 
+  it('prunes the tombstones up to a revision, and nothing else', async () => {
+    const { shared } = await sharedState()
+    await shared.commit('old', spec('old', ['old.test']), 'n1')
+    await shared.commit('old', undefined, 'n1')
+    await shared.commit('kept', spec('kept', ['kept.test']), 'n1')
+    await shared.commit('recent', spec('recent', ['recent.test']), 'n1')
+    const removedAt = await shared.commit('recent', undefined, 'n1')
+
+    expect(await shared.pruneTombstones(removedAt - 1)).toBe(1)
+    expect([...(await shared.read()).records.keys()].sort()).toEqual(['kept', 'recent'])
+    expect(await shared.pruneTombstones(removedAt)).toBe(1)
+    expect([...(await shared.read()).records.keys()]).toEqual(['kept'])
+  })
+
   it.each([
     ['a host of another service', ['a.test'], ['b.test', 'a.test'], 'host a.test is already used by service first'],
     ['no host, like another service', [], [], 'service first already answers for requests with no matching host'],

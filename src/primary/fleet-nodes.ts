@@ -87,6 +87,16 @@ export class FleetNodes {
     await this.#redis.eval(LEAVE_SCRIPT, 1, this.#aliveKey(this.self), this.#aliveValue)
   }
 
+  /** The oldest revision of the shared state a live node has read: 0 when none is live. */
+  async oldestLiveRevision(): Promise<number> {
+    const records = await this.#redis.hgetall(this.#nodesKey)
+    const names = Object.keys(records)
+    if (names.length === 0) return 0
+    const alive = await this.#redis.mget(names.map((name) => this.#aliveKey(name)))
+    const revisions = names.filter((_, index) => alive[index] !== null).map((name) => (JSON.parse(records[name]) as NodeRecord).revision ?? 0)
+    return revisions.length === 0 ? 0 : Math.min(...revisions)
+  }
+
   /** The live nodes, sorted by name, each with the revision of the state it loaded at start. */
   async live(): Promise<Map<string, number>> {
     const records = await this.#redis.hgetall(this.#nodesKey)

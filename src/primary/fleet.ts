@@ -48,6 +48,8 @@ export class Fleet implements Peers {
   readonly #channels: string[]
   #member: FleetMember | undefined
   #heartbeat: NodeJS.Timeout | undefined
+  #pruning: NodeJS.Timeout | undefined
+  readonly #pruneIntervalMs: number
   #beatErrorLoggedAt = 0
   /**
    * The shared state this node has caught up with. Its epoch is that of the revisions the
@@ -61,7 +63,8 @@ export class Fleet implements Peers {
   readonly #applying = new Map<string, { revision: number; done: Promise<void> }>()
 
   /** `channels`: the shared state's, and those other parts listen to on the subscriber connection. */
-  constructor(options: { redis: Redis; subscriber: Redis; shared: SharedState; nodes: FleetNodes; prefix: string; channels: string[] }) {
+  constructor(options: { redis: Redis; subscriber: Redis; shared: SharedState; nodes: FleetNodes; prefix: string; channels: string[]; pruneIntervalMs: number }) {
+    this.#pruneIntervalMs = options.pruneIntervalMs
     this.#redis = options.redis
     this.#subscriber = options.subscriber
     this.#shared = options.shared
@@ -89,11 +92,13 @@ export class Fleet implements Peers {
     // Redis down at start: the subscriber keeps reconnecting by itself, and the heartbeat checks.
     this.#subscriber.connect().catch(() => {})
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_MS)
+    this.#pruning = setInterval(() => void this.#prune(), this.#pruneIntervalMs).unref()
     await this.#beat()
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat)
+    clearInterval(this.#pruning)
     await this.nodes.leave().catch(() => {})
     this.#subscriber.disconnect()
   }
@@ -180,6 +185,17 @@ export class Fleet implements Peers {
     }
   }
 
+  /** Tombstones every live node has read are deleted, so commits and full reads stay small. */
+  async #prune(): Promise<void> {
+    try {
+      const upTo = await this.nodes.oldestLiveRevision()
+      const pruned = upTo > 0 ? await this.#shared.pruneTombstones(upTo) : 0
+      if (pruned > 0) log('info', 'pruned removed services from redis', { pruned, upToRevision: upTo })
+    } catch (err) {
+      if (this.#redis.status === 'ready') log('warn', 'cannot prune removed services from redis', { error: oneLine(err) })
+    }
+  }
+
   /** Whether Redis has changes this node has not read, or is empty and needs the state written back. */
   #isBehind(head: SharedHead): boolean {
     return head.epoch === null || head.epoch !== this.#head.epoch || head.revision !== this.#head.revision
@@ -251,6 +267,14 @@ export class Fleet implements Peers {
     }
     for (const [service, record] of records) {
       if (record.revision > this.#newest(service)) this.#apply(service, record)
+    }
+    // A service this node has from Redis, whose record is gone: its tombstone was pruned while
+    // this node was away. (One deployed here but not committed yet has no revision so far.)
+    for (const { name } of member.services()) {
+      const revision = this.#newest(name)
+      if (!records.has(name) && revision > 0 && revision < head.revision) {
+        this.#apply(name, { revision: head.revision, origin: 'the fleet (pruned removal)', spec: undefined })
+      }
     }
     this.#head = head
   }

@@ -6,6 +6,10 @@ import type { CertificateFiles, CertificateStore } from './certificate-files'
 import type { Fleet } from './fleet'
 import type { RedisOptions } from './main'
 import type { StateStore } from './state-store'
+import { parseDuration } from '../lib/duration'
+
+/** How often tombstones of removed services that every live node has read are deleted. */
+const DEFAULT_PRUNE_INTERVAL_MS = 60_000
 
 /** What a proxy with `--redis-url` shares with its fleet. */
 export interface SharedParts {
@@ -30,6 +34,7 @@ export async function connectRedis(options: RedisOptions, file: StateStore, vers
     fleet: new Fleet({
       redis, subscriber, shared, nodes: new FleetNodes(redis, options.prefix, options.node, version), prefix: options.prefix,
       channels: [shared.channel, certificatesChannel],
+      pruneIntervalMs: process.env.MPROXY_FLEET_PRUNE_INTERVAL ? parseDuration(process.env.MPROXY_FLEET_PRUNE_INTERVAL, 'MPROXY_FLEET_PRUNE_INTERVAL') : DEFAULT_PRUNE_INTERVAL_MS,
     }),
     certificates: (files) => new SharedCertificates({ redis, subscriber, files, node: options.node, prefix: options.prefix, channel: certificatesChannel }),
   }

@@ -3,7 +3,7 @@
  *
  * - `services`: hash of service name → record `{revision, origin, spec}`, or `{revision, origin,
  *   removed: true}` for a removed service (a tombstone, so a node that missed the removal still
- *   learns of it by revision).
+ *   learns of it by revision). Tombstones every live node has read are pruned.
  * - `revision`: counter, raised by every change; `epoch`: random id written with the first state.
  *   Redis that restarted empty has no epoch: a node notices and writes back what it serves.
  * - channel `changes`: `<revision> <service>` after each change, so a node that saw the revision
@@ -71,6 +71,20 @@ redis.call('PUBLISH', ARGV[2], 1)
 return 1
 `
 
+// KEYS: services. ARGV: revision. Deletes the tombstones of that revision or older; returns how many.
+const PRUNE_SCRIPT = `
+local all = redis.call('HGETALL', KEYS[1])
+local pruned = 0
+for i = 1, #all, 2 do
+  local record = cjson.decode(all[i + 1])
+  if record.removed and record.revision <= tonumber(ARGV[1]) then
+    redis.call('HDEL', KEYS[1], all[i])
+    pruned = pruned + 1
+  end
+end
+return pruned
+`
+
 export class SharedState {
   readonly channel: string
   readonly #redis: Redis
@@ -122,6 +136,15 @@ export class SharedState {
     } catch (err) {
       throw commitError(err, this.#label)
     }
+  }
+
+  /**
+   * Deletes the tombstones of removals every live node has read (`upTo`: the oldest revision a
+   * live node has read). A node that comes back later reads everything and drops the services
+   * it serves that Redis no longer has.
+   */
+  async pruneTombstones(upTo: number): Promise<number> {
+    return Number(await this.#run('write', () => this.#redis.eval(PRUNE_SCRIPT, 1, this.#keys[2], upTo)))
   }
 
   /** Writes `services` as the whole state of an empty Redis. False if another node did first. */
