@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto'
 import { thumbprint } from '../src/primary/acme-manager'
-import { isUnknownAccount, renewalDue, retryAfterMs, retryDelayMs } from '../src/primary/acme-schedule'
+import { describeOrderError, isUnknownAccount, renewalDue, retryAfterMs, retryDelayMs } from '../src/primary/acme-schedule'
 
 describe('thumbprint', () => {
   it('is the RFC 7638 SHA-256 JWK thumbprint, base64url', () => {
@@ -63,5 +63,14 @@ describe('renewalDue', () => {
     ['after expiry', 91, true],
   ])('%s: due %p', (_case, days, expected) => {
     expect(renewalDue(certificate as never, issued.getTime() + (days as number) * DAY_MS)).toBe(expected)
+  })
+})
+
+describe('describeOrderError', () => {
+  it.each([
+    ["the library's TypeError for a CA that gave no answer", new TypeError("Cannot read properties of undefined (reading 'config')"), 'the ACME CA at https://ca.test/dir cannot be reached'],
+    ["the CA's own problem detail", new Error('Invalid response from http://a.test/.well-known/acme-challenge/x: 404'), 'Invalid response from http://a.test/.well-known/acme-challenge/x: 404'],
+  ])('%s', (_case, err, expected) => {
+    expect(describeOrderError(err, 'https://ca.test/dir')).toBe(expected)
   })
 })

@@ -1,8 +1,9 @@
 import { X509Certificate } from 'node:crypto'
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import tls from 'node:tls'
-import { request, startBackend, startPebble, startProxy, waitUntil, type Pebble, type Proxy } from './helpers'
+import { onCleanup, request, startBackend, startPebble, startProxy, waitUntil, type Pebble, type Proxy } from './helpers'
 
 const HOST = 'app.acme.test'
 /** Issuance against Pebble takes well under a second; this bounds it on a loaded machine. */
@@ -71,10 +72,17 @@ describe('automatic certificates (ACME, against Pebble)', () => {
   })
 
   it('serves a self-signed stand-in while the certificate is pending, and keeps HTTP working', async () => {
-    const pebble = await startPebble()
-    await pebble.stop() // the CA is down: the order cannot succeed
+    // The CA is down: its port refuses every connection. (A stopped Pebble's port could be taken
+    // by another test's server meanwhile, which would answer something else.)
+    const down = net.createServer((socket) => socket.resetAndDestroy())
+    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve))
+    onCleanup(() => new Promise<void>((resolve) => down.close(() => resolve())))
     const backend = await startBackend()
-    const proxy = await startAcmeProxy(pebble)
+    const proxy = await startProxy({
+      workers: 2,
+      args: ['--acme-directory', `https://127.0.0.1:${(down.address() as net.AddressInfo).port}/dir`],
+      env: { MPROXY_ACME_RETRY_BASE: '200ms' },
+    })
     await proxy.deploy([backend.address], ['--host', HOST, '--ssl'])
 
     expect((await request(proxy.port, { host: HOST })).status).toBe(200)
@@ -82,7 +90,8 @@ describe('automatic certificates (ACME, against Pebble)', () => {
     const standIn = await presentedCertificate(proxy.httpsPort, HOST, '').catch((err: Error) => err)
     expect(String(standIn)).toMatch(/self.signed|unable to verify/i)
     // It keeps trying, backing off: two failures logged.
-    await proxy.waitForLog((line) => line.msg === 'certificate order failed' && line.failures === 2, ISSUANCE_TIMEOUT_MS)
+    const failed = await proxy.waitForLog((line) => line.msg === 'certificate order failed' && line.failures === 2, ISSUANCE_TIMEOUT_MS)
+    expect(failed.error).toMatch(/^the ACME CA at https:\/\/127\.0\.0\.1:\d+\/dir cannot be reached$/)
     expect(await certificateState(proxy, HOST)).toBe('failing')
   })
 

@@ -1,16 +1,33 @@
-import { classifyProxyError } from '../src/worker/proxy-errors'
+import { classifyProxyError, isRetryable } from '../src/worker/proxy-errors'
 
 const error = (code: string) => Object.assign(new Error(code), { code })
 
 describe('classifyProxyError', () => {
   it.each([
-    ['refused', 'ECONNREFUSED', false, false, 502],
-    ['reset by the upstream', 'ECONNRESET', false, false, 502],
-    ['unknown host', 'ENOTFOUND', false, false, 502],
-    ['connect timeout', 'ETIMEDOUT', false, false, 504],
-    ['aborted by mproxy (target timeout or drain cut)', 'ECONNRESET', false, true, 504],
-    ['client went away', 'ECONNRESET', true, false, 499],
-  ])('%s → %d', (_case, code, clientGone, abortedByProxy, expected) => {
-    expect(classifyProxyError(error(code), { clientGone, abortedByProxy })).toBe(expected)
+    ['refused', 'ECONNREFUSED', false, 502],
+    ['reset by the upstream', 'ECONNRESET', false, 502],
+    ['the upstream closed its socket', 'UND_ERR_SOCKET', false, 502],
+    ['unknown host', 'ENOTFOUND', false, 502],
+    ['connect timeout', 'UND_ERR_CONNECT_TIMEOUT', false, 504],
+    ['aborted by mproxy (target timeout or drain cut)', 'ECONNRESET', true, 504],
+  ])('%s → %d', (_case, code, abortedByProxy, expected) => {
+    expect(classifyProxyError(error(code), abortedByProxy)).toBe(expected)
+  })
+})
+
+describe('isRetryable', () => {
+  const fresh = { retries: 0, abortReason: undefined, responded: false, hasBody: false, req: { method: 'GET' } }
+  it.each<[string, Partial<typeof fresh> & { req?: { method: string } }, string, boolean]>([
+    ['a GET on a closed pooled connection', {}, 'UND_ERR_SOCKET', true],
+    ['a DELETE reset by the upstream', { req: { method: 'DELETE' } }, 'ECONNRESET', true],
+    ['a POST', { req: { method: 'POST' } }, 'UND_ERR_SOCKET', false],
+    ['a PUT with a body', { req: { method: 'PUT' }, hasBody: true }, 'UND_ERR_SOCKET', false],
+    ['a second failure', { retries: 1 }, 'UND_ERR_SOCKET', false],
+    ['a refused connection (no stale socket)', {}, 'ECONNREFUSED', false],
+    ['a request already answered', { responded: true }, 'UND_ERR_SOCKET', false],
+    ['a request mproxy aborted (target timeout)', { abortReason: 'timeout' as never }, 'UND_ERR_SOCKET', false],
+  ])('%s: %p', (_case, overrides, code, expected) => {
+    const exchange = { ...fresh, ...overrides } as unknown as Parameters<typeof isRetryable>[0]
+    expect(isRetryable(exchange, error(code))).toBe(expected)
   })
 })

@@ -14,10 +14,12 @@ import { oneLine } from '../errors'
 import { formatDuration } from '../lib/duration'
 import { log } from '../lib/logger'
 import type { CertificateStore, OrderFailure, StoredCertificate } from './certificate-files'
-import { isUnknownAccount, renewalDue, retryDelayMs } from './acme-schedule'
+import { describeOrderError, isUnknownAccount, renewalDue, retryDelayMs } from './acme-schedule'
 
 /** While another node of the fleet orders a certificate, how often this one looks for it. */
 const FLEET_ORDER_RECHECK_MS = 5_000
+/** A CA that accepts a connection and never answers must not hold a host's order for ever. */
+const ACME_REQUEST_TIMEOUT_MS = 30_000
 
 export interface AcmeOptions {
   directoryUrl: string
@@ -197,13 +199,14 @@ export class AcmeManager {
       }
       const previous = this.#failures.get(host)
       const count = (previous?.count ?? 0) + 1
-      const delay = retryDelayMs(count, this.#options.retryBaseMs, oneLine(err), Date.now())
-      const failure = { count, error: oneLine(err), nextAttemptAt: Date.now() + delay }
+      const error = describeOrderError(err, this.#options.directoryUrl)
+      const delay = retryDelayMs(count, this.#options.retryBaseMs, error, Date.now())
+      const failure = { count, error, nextAttemptAt: Date.now() + delay }
       this.#failures.set(host, failure)
       await this.#store.saveFailure?.(host, failure).catch((saveErr: unknown) => {
         log('warn', 'cannot share the failed order with the fleet', { host, error: oneLine(saveErr) })
       })
-      log('error', 'certificate order failed', { host, challenge: challengeType, error: oneLine(err), failures: count, retryIn: formatDuration(delay) })
+      log('error', 'certificate order failed', { host, challenge: challengeType, error, failures: count, retryIn: formatDuration(delay) })
       setTimeout(() => this.#check(), delay).unref()
     }
   }
@@ -249,7 +252,8 @@ export class AcmeManager {
   async #loadClient(): Promise<{ acme: typeof AcmeClient; client: AcmeClient.Client }> {
     const acme = (await import('acme-client')).default
     // mproxy retries on its own schedule; the library's own retries would hold an order for minutes.
-    ;(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 1
+    ;(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0
+    acme.axios.defaults.timeout = ACME_REQUEST_TIMEOUT_MS
     this.#client ??= new acme.Client({
       directoryUrl: this.#options.directoryUrl,
       accountKey: this.#accountKey,

@@ -40,6 +40,16 @@ export function renewalDue(certificate: StoredCertificate, now: number): boolean
   return now >= start + lifetime * (2 / 3 - jitter)
 }
 
+/**
+ * What a failed order says to the operator. The ACME library answers a CA it cannot reach (no
+ * HTTP response at all) with a TypeError about a missing `config`: say what it means instead.
+ */
+export function describeOrderError(err: unknown, directoryUrl: string): string {
+  const message = oneLine(err)
+  if (err instanceof TypeError && /reading 'config'/.test(message)) return `the ACME CA at ${directoryUrl} cannot be reached`
+  return message
+}
+
 /** The CA's answer to a request signed for an account it does not know (`accountDoesNotExist`). */
 export function isUnknownAccount(err: unknown): boolean {
   return /\baccount\b.*\b(not found|does not exist|doesn't exist)|no account exists/i.test(oneLine(err))

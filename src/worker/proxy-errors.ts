@@ -1,14 +1,7 @@
 /** The one place where a proxying failure becomes an HTTP status, or a retry. */
 import type { Exchange } from './exchange'
 
-export type ProxyErrorStatus = 499 | 502 | 504
-
-export interface ProxyErrorContext {
-  /** The client closed its connection before the answer was complete. */
-  clientGone: boolean
-  /** mproxy aborted the upstream request itself (target timeout or drain cut). */
-  abortedByProxy: boolean
-}
+export type ProxyErrorStatus = 502 | 504
 
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'])
 /** A pooled connection the upstream had closed: nothing of the request was processed. */
@@ -17,12 +10,13 @@ const STALE_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /**
- * 499: the client left (log only, nothing to send). 504: the upstream did not answer in time,
- * or was cut at the end of a drain. 502: refused, reset, unresolvable or any other failure.
+ * The answer to a client whose request failed upstream before any answer (a client that left
+ * needs none: its request is logged as 499). 504: the upstream did not answer in time, or mproxy
+ * cut it (`abortedByProxy`: target timeout, drain). 502: refused, reset, unresolvable or any
+ * other failure.
  */
-export function classifyProxyError(err: NodeJS.ErrnoException, ctx: ProxyErrorContext): ProxyErrorStatus {
-  if (ctx.abortedByProxy) return 504
-  if (ctx.clientGone) return 499
+export function classifyProxyError(err: NodeJS.ErrnoException, abortedByProxy: boolean): ProxyErrorStatus {
+  if (abortedByProxy) return 504
   if (err.code !== undefined && TIMEOUT_CODES.has(err.code)) return 504
   return 502
 }

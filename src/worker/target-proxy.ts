@@ -112,7 +112,7 @@ export class TargetProxy implements ExchangeOwner {
         return
       }
     }
-    const status = classifyProxyError(err as NodeJS.ErrnoException, { clientGone: false, abortedByProxy: exchange.abortReason !== undefined })
+    const status = classifyProxyError(err as NodeJS.ErrnoException, exchange.abortReason !== undefined)
     log(status === 504 ? 'warn' : 'error', 'upstream error', {
       target: this.address, service: exchange.service, path: exchange.req.url, status,
       error: exchange.abortReason !== undefined ? err.message : (err as NodeJS.ErrnoException).code ?? err.message,
