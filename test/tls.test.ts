@@ -40,6 +40,20 @@ describe('TLS with provided certificates', () => {
     expect((await request(proxy.httpsPort, overTls())).status).toBe(200)
   })
 
+  it('keeps serving the certificate after changes that leave it out of the table, and in workers started later', async () => {
+    const [a, b] = [await startBackend(), await startBackend()]
+    const proxy = await startProxy({ workers: 2 })
+    await proxy.deploy([a.address], tlsFlags())
+    // Tables sent from now on leave the unchanged certificates out: workers keep theirs.
+    await proxy.deploy([b.address], tlsFlags())
+    await proxy.deploy([a.address], ['--host', 'plain.test'])
+    expect((await request(proxy.httpsPort, overTls())).body).toBe(b.name)
+
+    // New workers get the certificates with their first table.
+    expect((await proxy.cli(['reload'])).code).toBe(0)
+    for (let i = 0; i < CONNECTIONS; i++) expect((await request(proxy.httpsPort, overTls())).body).toBe(b.name)
+  })
+
   it('fails the handshake for names it has no certificate for', async () => {
     const backend = await startBackend()
     const proxy = await startProxy({ workers: 1 })
