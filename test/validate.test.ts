@@ -1,5 +1,5 @@
 import { InvalidHostError, InvalidOptionError, InvalidTargetError } from '../src/errors'
-import { normalizeHost, normalizeTarget, splitList, validatePath, validateServiceName } from '../src/lib/validate'
+import { normalizeHost, normalizeTarget, splitList, splitTarget, validatePath, validateServiceName } from '../src/lib/validate'
 import { DEFAULT_SERVICE_NAME, normalizeServiceSpec } from '../src/options'
 
 describe('normalizeTarget', () => {
@@ -178,5 +178,15 @@ describe('normalizeServiceSpec', () => {
     ['a NaN drain timeout', { targets: ['web:1'], drainTimeoutMs: Number.NaN }, InvalidOptionError],
   ])('refuses %s', (_case, input, errorClass) => {
     expect(() => normalizeServiceSpec(input)).toThrow(errorClass)
+  })
+})
+
+describe('splitTarget', () => {
+  it.each([
+    ['a host name', 'web-1:3000', { host: 'web-1', port: 3000 }],
+    ['an IPv4 address', '127.0.0.1:80', { host: '127.0.0.1', port: 80 }],
+    ['an IPv6 address, without its brackets', '[::1]:8080', { host: '::1', port: 8080 }],
+  ])('%s', (_case, target, expected) => {
+    expect(splitTarget(target)).toEqual(expected)
   })
 })

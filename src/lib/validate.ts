@@ -28,6 +28,12 @@ export function normalizeTarget(input: string): string {
   return `${host}:${port}`
 }
 
+/** A normalized target's host (IPv6 without brackets) and port, as node:net and node:http take them. */
+export function splitTarget(target: string): { host: string; port: number } {
+  const colon = target.lastIndexOf(':')
+  return { host: target.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(target.slice(colon + 1)) }
+}
+
 /**
  * Normalizes a host name to route on: lower case, no trailing dot, optionally a one-label
  * wildcard (`*.example.com`). Ports are not part of a route.

@@ -5,6 +5,7 @@
 import http from 'node:http'
 import type { HealthCheckOptions } from '../options'
 import { formatDuration } from '../lib/duration'
+import { splitTarget } from '../lib/validate'
 
 export interface ProbeResult {
   ok: boolean
@@ -47,8 +48,7 @@ export class HealthCheck {
 
   #probe(): void {
     const startedAt = Date.now()
-    const separator = this.#address.lastIndexOf(':')
-    const hostname = this.#address.slice(0, separator).replace(/^\[(.*)\]$/, '$1')
+    const { host: hostname, port } = splitTarget(this.#address)
     let settled = false
     const finish = (ok: boolean, detail: string) => {
       if (settled) return
@@ -60,7 +60,7 @@ export class HealthCheck {
     }
     const request = http.get({
       hostname,
-      port: Number(this.#address.slice(separator + 1)),
+      port,
       path: this.#options.path,
       agent: false,
       headers: { 'user-agent': 'mproxy-health-check', connection: 'close' },

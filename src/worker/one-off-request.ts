@@ -8,6 +8,7 @@
  */
 import http from 'node:http'
 import type { Dispatcher } from 'undici'
+import { splitTarget } from '../lib/validate'
 import type { Exchange } from './exchange'
 
 /** How long an app may take to answer `100 Continue` before the upload starts anyway (as curl). */
@@ -19,10 +20,10 @@ export function isPoolableTarget(url: string): boolean {
 }
 
 export function sendOneOffRequest(exchange: Exchange, address: string): void {
-  const colon = address.lastIndexOf(':')
+  const { host, port } = splitTarget(address)
   const upstream = http.request({
-    host: address.slice(0, colon).replace(/^\[|\]$/g, ''),
-    port: Number(address.slice(colon + 1)),
+    host,
+    port,
     method: exchange.req.method,
     path: exchange.req.url,
     headers: exchange.expectContinue ? [...exchange.upstreamHeaders, 'expect', '100-continue'] : exchange.upstreamHeaders,
