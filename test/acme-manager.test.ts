@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto'
-import { thumbprint } from '../src/primary/acme-manager'
-import { describeOrderError, isUnknownAccount, renewalDue, retryAfterMs, retryDelayMs } from '../src/primary/acme-schedule'
+import { thumbprint } from '../src/primary/tls/acme-manager'
+import { describeOrderError, isUnknownAccount, renewalDue, retryAfterMs, retryDelayMs } from '../src/primary/tls/acme-schedule'
 
 describe('thumbprint', () => {
   it('is the RFC 7638 SHA-256 JWK thumbprint, base64url', () => {

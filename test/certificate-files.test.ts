@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { CertificateFiles } from '../src/primary/certificate-files'
-import { createSelfSigned } from '../src/primary/self-signed'
+import { CertificateFiles } from '../src/primary/tls/certificate-files'
+import { createSelfSigned } from '../src/primary/tls/self-signed'
 import { makeStateDir } from './helpers'
 
 describe('CertificateFiles', () => {

@@ -3,7 +3,7 @@ import {
   collectBodies, defaultHandler, expectAllServedBy, onCleanup, FAST_HEALTH_FLAGS, getBody, makeStateDir, request, runLoad, startBackend, startProxy, startRedis,
   timed, waitUntil, type Backend, type CliResult, type LogLine, type Proxy, type RedisServer, type Response,
 } from './helpers'
-import { createRedisClient } from '../src/primary/redis-client'
+import { createRedisClient } from '../src/primary/fleet/redis-client'
 
 /**
  * A fleet: several `mproxy run` nodes (n1, n2, n3), each with its own state dir and one worker,

@@ -1,5 +1,5 @@
 import { normalizeServiceSpec } from '../src/options'
-import { checkHostsAvailable, ownerOfAllHosts, resolveServiceName } from '../src/primary/host-ownership'
+import { checkHostsAvailable, ownerOfAllHosts, resolveServiceName } from '../src/primary/deploys/host-ownership'
 
 const spec = (name: string, hosts: string[]) => normalizeServiceSpec({ name, hosts, targets: ['web:3000'] })
 const SERVICES = [spec('one', ['one.test', 'two.test']), spec('other', ['other.test']), spec('default', [])]

@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto'
-import { createSelfSigned, prepareStandInKey } from '../src/primary/self-signed'
+import { createSelfSigned, prepareStandInKey } from '../src/primary/tls/self-signed'
 
 describe('createSelfSigned', () => {
   it.each([

@@ -1,8 +1,8 @@
 import { HostInUseError, StateFileError } from '../src/errors'
 import { normalizeServiceSpec, type ServiceSpec } from '../src/options'
-import { FleetLock } from '../src/primary/fleet-lock'
-import { createRedisClient } from '../src/primary/redis-client'
-import { SharedState } from '../src/primary/shared-state'
+import { FleetLock } from '../src/primary/fleet/fleet-lock'
+import { createRedisClient } from '../src/primary/fleet/redis-client'
+import { SharedState } from '../src/primary/state/shared-state'
 import { onCleanup, startRedis } from './helpers'
 
 function spec(name: string, hosts: string[]): ServiceSpec {

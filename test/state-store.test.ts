@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { FileStateStore, parseSnapshot } from '../src/primary/state-store'
+import { FileStateStore, parseSnapshot } from '../src/primary/state/state-store'
 import { StateFileError } from '../src/errors'
 import { normalizeServiceSpec } from '../src/options'
 

@@ -1,5 +1,5 @@
 import type { RouteTable } from '../src/ipc/messages'
-import { certificatesKey, tableFor } from '../src/primary/table-delivery'
+import { certificatesKey, tableFor } from '../src/primary/workers/table-delivery'
 
 const table = (certificates: RouteTable['certificates'], version = 1): RouteTable =>
   ({ version, services: [], certificates, acmeThumbprint: 't', acmeTlsChallenges: [] })

@@ -12,7 +12,7 @@ import {
   DEFAULT_ACME_CHECK_INTERVAL_MS, DEFAULT_ACME_RETRY_BASE_MS, DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT, DEFAULT_REDIS_PREFIX,
   DEFAULT_RESPONSE_IDLE_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, LETS_ENCRYPT_DIRECTORY, LETS_ENCRYPT_STAGING_DIRECTORY,
 } from '../options'
-import type { ServerOptions } from '../primary/main'
+import type { ServerOptions } from '../server-options'
 
 interface RunFlagSpec {
   type: 'integer' | 'string' | 'boolean'

@@ -4,6 +4,13 @@
  * exactly one `done` or `error` event.
  */
 import type { HealthCheckOptions } from '../options'
+import type { ServiceStatus } from '../primary/deploys/service-status'
+import type { NodeStatus } from '../primary/fleet/fleet-nodes'
+import type { AcceptErrorStatus } from '../primary/workers/accept-errors'
+
+export type { ServiceStatus, TargetStatus } from '../primary/deploys/service-status'
+export type { HostCertificateStatus } from '../primary/tls/certificate-status'
+export type { NodeStatus, AcceptErrorStatus }
 
 export const SOCKET_NAME = 'mproxy.sock'
 
@@ -33,77 +40,12 @@ export interface RemoveRequest {
   host?: string
 }
 
-export type TargetHealth = 'adding' | 'healthy' | 'unhealthy' | 'draining'
-
-export interface TargetStatus {
-  address: string
-  health: TargetHealth
-  /** Requests and upgraded sockets in flight, summed over all workers. */
-  inflight: number
-}
-
-export interface CertificateStatus {
-  /**
-   * `valid`: served. `pending`: being ordered, a self-signed one stands in. `failing`: the last
-   * order (or loading the provided files) failed, see `error`.
-   */
-  state: 'valid' | 'pending' | 'failing'
-  source: 'custom' | 'acme'
-  /** ISO date. */
-  notAfter?: string
-  /** The last error, also while a valid certificate is still served. */
-  error?: string
-}
-
-export interface HostCertificateStatus extends CertificateStatus {
-  host: string
-}
-
-export interface ServiceStatus {
-  name: string
-  hosts: string[]
-  targets: TargetStatus[]
-  tls: boolean
-  /** One entry per host for automatic certificates; one for a provided certificate. */
-  certificates: HostCertificateStatus[]
-  healthCheck: HealthCheckOptions
-  drainTimeoutMs: number
-  drainWebSockets: boolean
-  targetTimeoutMs: number
-}
-
-/** A proxy of the fleet sharing this one's Redis. */
-export interface NodeStatus {
-  name: string
-  /** The node that answers this request. */
-  self: boolean
-  /** Heartbeating: deploys wait for it. */
-  live: boolean
-  /** ISO time, by the node's own clock. */
-  lastHeartbeatAt: string
-  /** The newest revision of the shared state the node had read. */
-  revision: number
-  pid: number
-  hostname: string
-  version: string
-}
-
 export interface ListResponse {
   services: ServiceStatus[]
   /** With Redis only: every node seen in the last day, sorted by name. */
   nodes?: NodeStatus[]
   /** Why the nodes could not be read (Redis away). */
   nodesError?: string
-}
-
-/** A worker that could not accept connections lately. */
-export interface AcceptErrorStatus {
-  /** The worker's id, as in the logs. */
-  worker: number
-  pid: number
-  /** `EMFILE (too many open files)`. */
-  error: string
-  lastSeenMsAgo: number
 }
 
 export interface StatusResponse {

@@ -9,51 +9,20 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { ShuttingDownError, oneLine } from '../errors'
 import { SOCKET_NAME, type StatusResponse } from '../control/protocol'
+import type { ServerOptions } from '../server-options'
 import { ControlServer } from '../control/server'
 import { flushLogs, log } from '../lib/logger'
 import { notifySystemd } from '../lib/systemd-notify'
-import { AcmeManager, type AcmeOptions } from './acme-manager'
-import { CertificateFiles } from './certificate-files'
-import { MutationGate } from './mutation-gate'
-import { Registry } from './registry'
-import { ServiceCertificates } from './service-certificates'
-import { connectRedis } from './shared-parts'
-import { FileStateStore, STATE_VERSION, type StateStore } from './state-store'
-import { Supervisor } from './supervisor'
-import { Handover, Takeover } from './takeover'
-import { Upgrader, disconnectFromParent, inheritedSockets } from './upgrade'
-
-export interface RedisOptions {
-  /** `redis://`, `rediss://` or `unix:///path`. */
-  url: string
-  /** Namespace of every key. Default `mproxy:`. */
-  prefix: string
-  /** This proxy's name in the fleet. Default `<hostname>:<http port>`. */
-  node: string
-}
-
-export interface ServerOptions {
-  /** Port for plain HTTP; 0 picks a free one. Default 80. */
-  httpPort: number
-  /** Port for HTTPS; 0 picks a free one. Default 443. If it cannot listen, mproxy runs without TLS. */
-  httpsPort: number
-  /** Worker processes. Default: one per CPU. */
-  workers: number
-  stateDir: string
-  /** Addresses or CIDRs whose X-Forwarded-* headers are trusted. Default: none. */
-  trustedProxies: string[]
-  /** How long SIGTERM waits for in-flight requests, in ms. */
-  shutdownTimeoutMs: number
-  debug: boolean
-  /** One log line per request. Default true. */
-  accessLog: boolean
-  /** A response whose upstream sends nothing for this long is cut. */
-  responseIdleTimeoutMs: number
-  acme: AcmeOptions
-  /** Keep the state in Redis, shared by a fleet of proxies. Default: none. */
-  redis?: RedisOptions
-  version: string
-}
+import { AcmeManager } from './tls/acme-manager'
+import { CertificateFiles } from './tls/certificate-files'
+import { MutationGate } from './handover/mutation-gate'
+import { Registry } from './deploys/registry'
+import { ServiceCertificates } from './tls/service-certificates'
+import { connectRedis } from './fleet/shared-parts'
+import { FileStateStore, STATE_VERSION, type StateStore } from './state/state-store'
+import { Supervisor } from './workers/supervisor'
+import { Handover, Takeover } from './handover/takeover'
+import { Upgrader, disconnectFromParent, inheritedSockets } from './handover/upgrade'
 
 export async function startPrimary(options: ServerOptions): Promise<void> {
   const startedAt = Date.now()

@@ -7,6 +7,7 @@ import cluster from 'node:cluster'
 import net, { BlockList } from 'node:net'
 import type http from 'node:http'
 import { flushLogs, log, setDebug } from '../lib/logger'
+import { WORKER_CONFIG_ENV, type WorkerConfig } from '../server-options'
 import {
   assertNever, isListenHandle, isPrimaryMessage, sendable,
   type ListenHandle, type ListenProtocol, type PrimaryMessage, type WorkerMessage,
@@ -23,17 +24,6 @@ import { WorkerRoutes } from './route-table'
 const TIMEOUT_SWEEP_INTERVAL_MS = 100
 /** After a shutdown starts, idle keep-alive connections are closed this often. */
 const IDLE_CLOSE_GRACE_MS = 1_000
-
-interface WorkerConfig {
-  trustedProxies: string[]
-  accessLog: boolean
-  /** A response whose upstream sends nothing for this long is cut. */
-  responseIdleTimeoutMs: number
-  /** How long in-flight requests may finish when the worker stops, also when the primary died. */
-  shutdownTimeoutMs: number
-  /** Base64 of the 48 bytes of TLS session ticket keys all workers share. */
-  ticketKeys: string
-}
 
 function send(message: WorkerMessage, socket?: ListenHandle): void {
   if (process.connected) process.send?.(message, socket && sendable(socket))
@@ -52,7 +42,7 @@ function parseTrustedProxies(entries: string[]): BlockList | undefined {
 }
 
 function main(): void {
-  const config = JSON.parse(process.env.MPROXY_WORKER_CONFIG ?? '{}') as WorkerConfig
+  const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig
   setDebug(process.env.MPROXY_DEBUG === '1')
   process.on('SIGINT', () => {})
   process.on('SIGTERM', () => {})
