@@ -1,6 +1,9 @@
 /** How each service stands, as `mproxy list` shows it: its options, targets and certificates. */
 import type { HealthCheckOptions } from '../../options'
 import type { HostCertificateStatus } from '../tls/certificate-status'
+import type { ServiceCertificates } from '../tls/service-certificates'
+import type { InflightSource } from './drain'
+import type { Service } from './service'
 import type { TargetState } from './target'
 
 export interface TargetStatus {
@@ -21,4 +24,27 @@ export interface ServiceStatus {
   drainTimeoutMs: number
   drainWebSockets: boolean
   targetTimeoutMs: number
+}
+
+/** `list`'s view of a service: its live targets, then those still draining. */
+export function serviceStatus(
+  { spec, targets, draining, certificate }: Service,
+  certificates: ServiceCertificates,
+  workers: InflightSource,
+): ServiceStatus {
+  return {
+    name: spec.name,
+    hosts: spec.hosts,
+    tls: spec.tls,
+    certificates: certificates.status(spec, certificate),
+    healthCheck: spec.healthCheck,
+    drainTimeoutMs: spec.drainTimeoutMs,
+    drainWebSockets: spec.drainWebSockets,
+    targetTimeoutMs: spec.targetTimeoutMs,
+    targets: [...targets, ...draining].map((target) => ({
+      address: target.address,
+      health: target.state,
+      inflight: workers.inflight(target.address),
+    })),
+  }
 }
