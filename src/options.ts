@@ -46,6 +46,15 @@ export interface ServiceSpec {
   hosts: string[]
   /** `host:port` of each instance, load-balanced round-robin over the healthy ones. */
   targets: string[]
+  /**
+   * Paths it serves on its hosts: `/` for all of them, or prefixes such as `/api` (which match
+   * `/api` and `/api/...`, not `/apiary`). The longest matching prefix of a host wins.
+   */
+  pathPrefixes: string[]
+  /** The matched prefix is removed from the path sent upstream (`/api/users` → `/users`). Default true. */
+  stripPathPrefix: boolean
+  /** With a stripped prefix, cookies the app sets for its host are scoped under the prefix. Default false. */
+  scopeCookiePaths: boolean
   healthCheck: HealthCheckOptions
   /** Longest wait for an upstream's response headers before answering 504, in ms. Default 30000. */
   targetTimeoutMs: number
@@ -92,6 +101,9 @@ const SERVICE_SPEC_INPUT = v.looseObject({
   name: optionalText,
   hosts: v.optional(v.array(v.string())),
   targets: v.array(v.string()),
+  pathPrefixes: v.optional(v.array(v.string())),
+  stripPathPrefix: v.optional(v.boolean()),
+  scopeCookiePaths: v.optional(v.boolean()),
   healthCheck: v.optional(v.looseObject({ path: optionalText, intervalMs: optionalMs, timeoutMs: optionalMs })),
   targetTimeoutMs: optionalMs,
   drainTimeoutMs: optionalMs,
@@ -110,13 +122,17 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
   }
   const targets = [...new Set(input.targets.map(normalizeTarget))]
   const hosts = [...new Set((input.hosts ?? []).map(normalizeHost))]
-  const name = validateServiceName(input.name || hosts[0] || DEFAULT_SERVICE_NAME)
+  const pathPrefixes = normalizePathPrefixes(input.pathPrefixes)
+  const name = validateServiceName(input.name || defaultServiceName(hosts, pathPrefixes))
   const hc = input.healthCheck ?? {}
   const tls = normalizeTls(input, hosts)
   return {
     name,
     hosts,
     targets,
+    pathPrefixes,
+    stripPathPrefix: input.stripPathPrefix !== false,
+    scopeCookiePaths: input.scopeCookiePaths === true,
     healthCheck: {
       path: validatePath(hc.path ?? DEFAULT_HEALTH_CHECK_PATH),
       intervalMs: checkTimeout('health check interval', hc.intervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS),
@@ -127,6 +143,22 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     drainWebSockets: input.drainWebSockets === true,
     ...tls,
   }
+}
+
+/** `/api/`, `api` → `/api`; none → `/`. A prefix is a path: no query, no spaces. */
+export function normalizePathPrefixes(input: string[] | undefined): string[] {
+  const prefixes = (input ?? []).map((prefix) => {
+    const path = `/${prefix.trim().replace(/^\/+|\/+$/g, '')}`
+    if (!/^\/[^\s?#]*$/.test(path) || path.includes('//')) throw new InvalidOptionError(`invalid path prefix "${prefix}": expected a path such as /api`)
+    return path
+  })
+  return prefixes.length === 0 ? ['/'] : [...new Set(prefixes)]
+}
+
+/** Named after its first host, and its first prefix when it is not `/`: `app.example.com-api`. */
+function defaultServiceName(hosts: string[], prefixes: string[]): string {
+  const base = hosts[0] ?? DEFAULT_SERVICE_NAME
+  return prefixes[0] === '/' ? base : `${base}${prefixes[0].replace(/[^A-Za-z0-9._]+/g, '-')}`
 }
 
 type TlsOptions = Pick<ServiceSpec, 'tls' | 'tlsRedirect' | 'tlsCertificatePath' | 'tlsPrivateKeyPath'>

@@ -25,6 +25,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     '<%= config.bin %> deploy web-2:3000 --host app.example.com --ssl',
     '<%= config.bin %> deploy web-1:3000 web-2:3000 --name app --host app.example.com --host www.example.com',
     '<%= config.bin %> deploy web-3:3000 --health-check-path /health --deploy-timeout 2m',
+    '<%= config.bin %> deploy api-1:4000 --host app.example.com --path-prefix /api',
   ]
 
   static override strict = false
@@ -34,7 +35,10 @@ Health-checks the new targets, switches all workers to them once healthy, then w
 
   static override flags = {
     host: Flags.string({ description: 'Host name to route to this service (exact or *.example.com); repeatable or comma-separated [default: none: any host]', multiple: true, helpValue: 'HOST' }),
-    name: Flags.string({ description: 'Service name [default: the first host, or "default"]' }),
+    name: Flags.string({ description: 'Service name [default: the first host (and path prefix), or "default"]' }),
+    'path-prefix': Flags.string({ description: 'Serve only paths under this prefix on the hosts (longest prefix wins; other services may serve the rest); repeatable or comma-separated [default: /]', multiple: true, helpValue: 'PATH' }),
+    'strip-path-prefix': Flags.string({ description: 'Remove the matched prefix from the path sent to the target; --strip-path-prefix=false keeps it', options: ['true', 'false'], default: 'true' }),
+    'scope-cookie-paths': Flags.boolean({ description: 'With a stripped prefix, scope the cookies the app sets under the prefix (Path=/ becomes Path=/api) [default: false]' }),
     ssl: Flags.boolean({ description: 'Serve the hosts over HTTPS, with certificates ordered automatically (ACME) unless given [default: false]', aliases: ['tls'] }),
     'tls-certificate-path': Flags.string({ description: 'PEM certificate (with its chain) to serve for the hosts; implies --ssl [default: none]', helpValue: 'FILE' }),
     'tls-private-key-path': Flags.string({ description: 'PEM private key of --tls-certificate-path [default: none]', helpValue: 'FILE' }),
@@ -60,6 +64,9 @@ Health-checks the new targets, switches all workers to them once healthy, then w
       targets,
       hosts: splitList(flags.host),
       name: flags.name,
+      pathPrefixes: splitList(flags['path-prefix']),
+      stripPathPrefix: flags['strip-path-prefix'] !== 'false',
+      scopeCookiePaths: flags['scope-cookie-paths'],
       tls: flags.ssl,
       tlsRedirect: flags['tls-redirect'] !== 'false',
       // The primary reads the files: relative paths mean the caller's directory, not the proxy's.

@@ -23,7 +23,7 @@ export default class List extends BaseCommand {
     for (const service of services) {
       const tls = describeTls(service)
       for (const target of service.targets) {
-        rows.push([service.name, service.hosts.join(',') || '*', tls, target.address, target.health, String(target.inflight)])
+        rows.push([service.name, describeRoutes(service), tls, target.address, target.health, String(target.inflight)])
       }
     }
     this.#printTable(rows)
@@ -43,6 +43,13 @@ export default class List extends BaseCommand {
     const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
     for (const row of rows) this.log(row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())
   }
+}
+
+/** `app.test,www.test` for a whole host; `app.test/api` with a prefix; `*` for any host. */
+function describeRoutes({ hosts, pathPrefixes }: ServiceStatus): string {
+  const names = hosts.length > 0 ? hosts : ['*']
+  if (pathPrefixes.length === 1 && pathPrefixes[0] === '/') return names.join(',')
+  return names.flatMap((host) => pathPrefixes.map((prefix) => `${host}${prefix}`)).join(',')
 }
 
 /** One cell: `no`, `valid until DATE`, `pending`, or `failing: last error`. */

@@ -18,6 +18,12 @@ export interface DeployRequest {
   targets: string[]
   hosts: string[]
   name?: string
+  /** Default `['/']`. */
+  pathPrefixes?: string[]
+  /** Default true. */
+  stripPathPrefix?: boolean
+  /** Default false. */
+  scopeCookiePaths?: boolean
   /** Default false. */
   tls?: boolean
   /** Default true: with TLS, plain HTTP is redirected to HTTPS. */

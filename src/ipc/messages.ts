@@ -10,6 +10,10 @@ import * as v from 'valibot'
 export interface RouteService {
   name: string
   hosts: string[]
+  /** `/`, or the prefixes it serves on its hosts (see ServiceSpec). */
+  pathPrefixes: string[]
+  stripPathPrefix: boolean
+  scopeCookiePaths: boolean
   /** Targets to balance over, healthy ones only (all of them if none is healthy). */
   targets: string[]
   targetTimeoutMs: number
@@ -112,6 +116,9 @@ const routeTable = v.object({
   services: v.array(v.object({
     name: v.string(),
     hosts: v.array(v.string()),
+    pathPrefixes: v.array(v.string()),
+    stripPathPrefix: v.boolean(),
+    scopeCookiePaths: v.boolean(),
     targets: v.array(v.string()),
     targetTimeoutMs: v.number(),
     drainWebSockets: v.boolean(),

@@ -4,15 +4,16 @@
  */
 import tls from 'node:tls'
 import type { RouteCertificate } from '../ipc/messages'
-import { HostRouter } from './router'
+import { Router } from './router'
 
 interface ContextEntry {
   hosts: readonly string[]
+  pathPrefixes: readonly string[]
   context: tls.SecureContext
 }
 
 export class CertificateSelector {
-  #router = new HostRouter<ContextEntry>([])
+  #router = new Router<ContextEntry>([])
   #contexts = new Map<string, tls.SecureContext>()
 
   install(certificates: readonly RouteCertificate[]): void {
@@ -21,16 +22,16 @@ export class CertificateSelector {
       const id = cert + key
       const context = this.#contexts.get(id) ?? tls.createSecureContext({ cert, key })
       contexts.set(id, context)
-      return { hosts, context }
+      return { hosts, pathPrefixes: ['/'], context }
     })
     this.#contexts = contexts
     // Hosts only: a certificate never stands in for "any host".
-    this.#router = new HostRouter(entries.filter((entry) => entry.hosts.length > 0))
+    this.#router = new Router(entries.filter((entry) => entry.hosts.length > 0))
   }
 
   /** For `SNICallback`: names without a certificate fail the handshake. */
   select(servername: string, callback: (err: Error | null, context?: tls.SecureContext) => void): void {
-    const entry = this.#router.match(servername)
+    const entry = this.#router.match(servername, '/')?.service
     if (entry) callback(null, entry.context)
     else callback(new Error(`no certificate for ${servername}`))
   }

@@ -9,7 +9,9 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
+import { scopeCookies } from './cookie-scope'
 import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
+import { hostOnly } from './router'
 
 const EXCHANGE = Symbol('mproxy.exchange')
 type Tagged = { [EXCHANGE]?: Exchange }
@@ -29,6 +31,10 @@ export interface ExchangeOwner {
 
 export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   host = ''
+  /** The request target sent upstream: the client's, with a service's path prefix stripped. */
+  path: string
+  /** Set when cookies the app sets for the host are scoped under this path prefix. */
+  cookiePrefix: string | undefined = undefined
   requestId = ''
   hasBody = false
   upstreamHeaders: string[] = []
@@ -62,6 +68,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
     readonly startedAt: number,
     readonly client: string,
   ) {
+    this.path = req.url!
     ;(res as Tagged)[EXCHANGE] = this
   }
 
@@ -106,6 +113,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
     // An upload the upstream did not wait for is still arriving: that connection cannot be reused.
     const close = this.owner!.closingClientConnections() || (this.hasBody && !this.req.complete)
     // Throws on a header Node will not send: the upstream client then reports a 502.
+    if (this.cookiePrefix !== undefined && headers['set-cookie']) {
+      headers['set-cookie'] = scopeCookies(headers['set-cookie'], this.cookiePrefix, hostOnly(this.host))
+    }
     res.writeHead(statusCode, statusMessage || undefined, clientResponseHeaders(headers, close) as unknown as string[])
     this.responded = true
   }

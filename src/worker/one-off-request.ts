@@ -25,7 +25,7 @@ export function sendOneOffRequest(exchange: Exchange, address: string): void {
     host,
     port,
     method: exchange.req.method,
-    path: exchange.req.url,
+    path: exchange.path,
     headers: exchange.expectContinue ? [...exchange.upstreamHeaders, 'expect', '100-continue'] : exchange.upstreamHeaders,
     setHost: false,
     agent: false,

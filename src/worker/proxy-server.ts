@@ -23,7 +23,7 @@ import { Exchange } from './exchange'
 import { sendErrorPage } from './error-pages'
 import { clientAddress, readRequestHead, rewriteUpgradeHeaders, type ForwardingContext } from './forwarded-headers'
 import type { WorkerRoutes } from './route-table'
-import { hostOnly } from './router'
+import { hostOnly, stripPrefix } from './router'
 
 /** Above the 60 s idle timeout of common load balancers, so they never reuse a closed socket. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000
@@ -81,9 +81,14 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, opti
   readRequestHead(req.rawHeaders, forwardingContext(exchange.client, options), exchange)
   exchange.expectContinue = expectContinue && exchange.hasBody
   res.on('close', options.accessLog ? onResponseCloseLogged : onResponseClose)
-  const route = options.routes.match(exchange.host)
-  if (!route) return sendErrorPage(res, 404)
+  const binding = options.routes.match(exchange.host, req.url!)
+  if (!binding) return sendErrorPage(res, 404)
+  const route = binding.service
   exchange.service = route.name
+  if (binding.prefix !== '/' && route.stripPathPrefix) {
+    exchange.path = stripPrefix(req.url!, binding.prefix)
+    if (route.scopeCookiePaths) exchange.cookiePrefix = binding.prefix
+  }
   exchange.targetTimeoutMs = route.targetTimeoutMs
   if (route.acmeChallenges && req.url!.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
   else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
@@ -137,7 +142,8 @@ function onResponseCloseLogged(this: http.ServerResponse): void {
 
 function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, options: ProxyServerOptions): void {
   socket.on('error', () => socket.destroy())
-  const route = options.routes.match(req.headers.host)
+  const binding = options.routes.match(req.headers.host, req.url!)
+  const route = binding?.service
   if (!route) {
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
     return
@@ -147,6 +153,8 @@ function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, 
     return
   }
   rewriteUpgradeHeaders(req.headers, forwardingContext(clientAddress(req), options))
+  // http-proxy-3 sends req.url upstream; the access line at close logs the path the app saw.
+  if (binding.prefix !== '/' && route.stripPathPrefix) req.url = stripPrefix(req.url!, binding.prefix)
   route.pick().ws(req, socket, head, route.name)
 }
 

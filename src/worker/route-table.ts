@@ -4,12 +4,15 @@
  * last request finishes.
  */
 import type { RouteService, RouteTable } from '../ipc/messages'
-import { HostRouter } from './router'
+import { Router, type Binding } from './router'
 import { TargetProxy, type TargetProxyEvents, type UpstreamSettings } from './target-proxy'
 
 export class ServiceRoute {
   readonly name: string
   readonly hosts: readonly string[]
+  readonly pathPrefixes: readonly string[]
+  readonly stripPathPrefix: boolean
+  readonly scopeCookiePaths: boolean
   readonly targetTimeoutMs: number
   readonly tlsRedirect: boolean
   readonly acmeChallenges: boolean
@@ -19,6 +22,9 @@ export class ServiceRoute {
   constructor(service: RouteService, targets: TargetProxy[]) {
     this.name = service.name
     this.hosts = service.hosts
+    this.pathPrefixes = service.pathPrefixes
+    this.stripPathPrefix = service.stripPathPrefix
+    this.scopeCookiePaths = service.scopeCookiePaths
     this.targetTimeoutMs = service.targetTimeoutMs
     this.tlsRedirect = service.tlsRedirect
     this.acmeChallenges = service.acmeChallenges
@@ -41,7 +47,7 @@ export class WorkerRoutes {
   version = 0
   /** Key thumbprint of the ACME account: the answer to a challenge is `token.thumbprint`. */
   acmeThumbprint = ''
-  #router = new HostRouter<ServiceRoute>([])
+  #router = new Router<ServiceRoute>([])
   #services: ServiceRoute[] = []
   readonly #targets = new Map<string, TargetProxy>()
   readonly #events: TargetProxyEvents
@@ -52,8 +58,9 @@ export class WorkerRoutes {
     this.#settings = settings
   }
 
-  match(host: string | undefined): ServiceRoute | undefined {
-    return this.#router.match(host)
+  /** The service (and the prefix it matched) for a Host header and request target. */
+  match(host: string | undefined, target: string): Binding<ServiceRoute> | undefined {
+    return this.#router.match(host, target)
   }
 
   targets(): IterableIterator<TargetProxy> {
@@ -82,7 +89,7 @@ export class WorkerRoutes {
       for (const target of old.targets) target.drainWebSockets = drainWebSockets.get(old.name) ?? target.drainWebSockets
     }
     this.#services = services
-    this.#router = new HostRouter(services)
+    this.#router = new Router(services)
     this.version = table.version
     this.acmeThumbprint = table.acmeThumbprint
     for (const [address, target] of this.#targets) {

@@ -1,28 +1,54 @@
 /**
- * Host → service matching, pure and without I/O. Order: exact host (case-insensitive, port
- * ignored), then a one-label wildcard (`*.example.com` matches `a.example.com`, not
- * `a.b.example.com`), then the service with no host.
+ * Host and path → service matching, pure and without I/O.
+ *
+ * Host order: exact host (case-insensitive, port ignored), then a one-label wildcard
+ * (`*.example.com` matches `a.example.com`, not `a.b.example.com`), then the services with no
+ * host. The first level that has services for the host decides: within it the longest matching
+ * path prefix wins, and if none matches the answer is 404 (no falling through to a wildcard or
+ * default service, which would serve one app's paths from another).
  */
 export interface Routable {
   hosts: readonly string[]
+  /** `/` serves every path; `/api` serves `/api` and `/api/...`. */
+  pathPrefixes: readonly string[]
 }
 
-export class HostRouter<T extends Routable> {
-  readonly #exact = new Map<string, T>()
-  readonly #wildcard = new Map<string, T>()
-  #fallback: T | undefined
+/** A service bound to one path prefix of a host. */
+export interface Binding<T> {
+  /** `/` for the root service of the host. */
+  readonly prefix: string
+  readonly service: T
+}
+
+const SLASH = 47
+const QUESTION_MARK = 63
+
+export class Router<T extends Routable> {
+  readonly #exact = new Map<string, Binding<T>[]>()
+  readonly #wildcard = new Map<string, Binding<T>[]>()
+  readonly #fallback: Binding<T>[] = []
 
   constructor(services: readonly T[]) {
     for (const service of services) {
-      if (service.hosts.length === 0) this.#fallback = service
+      const bindings = service.pathPrefixes.map((prefix) => ({ prefix, service }))
+      if (service.hosts.length === 0) this.#fallback.push(...bindings)
       for (const host of service.hosts) {
-        if (host.startsWith('*.')) this.#wildcard.set(host.slice(2), service)
-        else this.#exact.set(host, service)
+        const [map, key] = host.startsWith('*.') ? [this.#wildcard, host.slice(2)] : [this.#exact, host]
+        map.set(key, [...(map.get(key) ?? []), ...bindings])
       }
+    }
+    for (const list of [...this.#exact.values(), ...this.#wildcard.values(), this.#fallback]) {
+      list.sort((a, b) => b.prefix.length - a.prefix.length)
     }
   }
 
-  match(hostHeader: string | undefined): T | undefined {
+  /** The binding for a request's Host header and target (`/path?query`). */
+  match(hostHeader: string | undefined, target: string): Binding<T> | undefined {
+    return matchPrefix(this.#bindingsFor(hostHeader), target)
+  }
+
+  /** The services of a host, whatever the path (for redirects that do not depend on it). */
+  #bindingsFor(hostHeader: string | undefined): Binding<T>[] {
     const host = hostHeader ? hostOnly(hostHeader) : ''
     if (host !== '') {
       const exact = this.#exact.get(host)
@@ -35,6 +61,27 @@ export class HostRouter<T extends Routable> {
     }
     return this.#fallback
   }
+}
+
+/** The longest prefix (bindings come sorted) that `target` is under; no string is built. */
+function matchPrefix<T>(bindings: readonly Binding<T>[], target: string): Binding<T> | undefined {
+  for (const binding of bindings) {
+    const { prefix } = binding
+    if (prefix === '/') return binding
+    if (!target.startsWith(prefix)) continue
+    const next = target.charCodeAt(prefix.length)
+    if (Number.isNaN(next) || next === SLASH || next === QUESTION_MARK) return binding
+  }
+  return undefined
+}
+
+/**
+ * The request target as the service's app sees it: the prefix removed (`/api/users?x` →
+ * `/users?x`, `/api` → `/`), the query untouched.
+ */
+export function stripPrefix(target: string, prefix: string): string {
+  const rest = target.slice(prefix.length)
+  return rest.charCodeAt(0) === SLASH ? rest : `/${rest}`
 }
 
 /** `App.Example.com:8080` → `app.example.com`; `[::1]:80` → `[::1]`. */

@@ -74,9 +74,9 @@ export class TargetProxy implements ExchangeOwner {
     exchange.owner = this
     this.#inflight.add(exchange)
     this.#events.onCountChange(this)
-    if (exchange.retries > 0 || exchange.expectContinue || !isPoolableTarget(exchange.req.url!)) return sendOneOffRequest(exchange, this.address)
+    if (exchange.retries > 0 || exchange.expectContinue || !isPoolableTarget(exchange.path)) return sendOneOffRequest(exchange, this.address)
     this.#pool.dispatch({
-      path: exchange.req.url!,
+      path: exchange.path,
       method: exchange.req.method!,
       headers: exchange.upstreamHeaders,
       // undici takes async iterables as bodies too; its types list only streams.

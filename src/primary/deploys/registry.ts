@@ -10,7 +10,7 @@ import type { RouteTable } from '../../ipc/messages'
 import { formatDuration } from '../../lib/duration'
 import { log } from '../../lib/logger'
 import {
-  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, normalizeDeployOptions, normalizeServiceSpec, type ServiceSpec,
+  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, normalizeDeployOptions, normalizePathPrefixes, normalizeServiceSpec, type ServiceSpec,
 } from '../../options'
 import type { FleetMember } from '../fleet/fleet'
 import { NO_PEERS, SHARED_HEALTH_WAIT_MS, type AppliedChange, type Peers, type Progress } from '../fleet/peers'
@@ -93,9 +93,12 @@ export class Registry implements FleetMember {
 
   async deploy(request: DeployRequest, progress: Progress): Promise<string> {
     const spec = normalizeServiceSpec({
-      name: request.name || ownerOfAllHosts(this.services(), request.hosts),
+      name: request.name || ownerOfAllHosts(this.services(), request.hosts, normalizePathPrefixes(request.pathPrefixes)),
       hosts: request.hosts,
       targets: request.targets,
+      pathPrefixes: request.pathPrefixes,
+      stripPathPrefix: request.stripPathPrefix,
+      scopeCookiePaths: request.scopeCookiePaths,
       healthCheck: request.healthCheck,
       targetTimeoutMs: request.targetTimeoutMs,
       drainTimeoutMs: request.drainTimeoutMs,

@@ -16,6 +16,9 @@ export interface TargetStatus {
 export interface ServiceStatus {
   name: string
   hosts: string[]
+  pathPrefixes: string[]
+  stripPathPrefix: boolean
+  scopeCookiePaths: boolean
   targets: TargetStatus[]
   tls: boolean
   /** One entry per host for automatic certificates; one for a provided certificate. */
@@ -35,6 +38,9 @@ export function serviceStatus(
   return {
     name: spec.name,
     hosts: spec.hosts,
+    pathPrefixes: spec.pathPrefixes,
+    stripPathPrefix: spec.stripPathPrefix,
+    scopeCookiePaths: spec.scopeCookiePaths,
     tls: spec.tls,
     certificates: certificates.status(spec, certificate),
     healthCheck: spec.healthCheck,

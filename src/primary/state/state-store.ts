@@ -59,19 +59,22 @@ export function parseSnapshot(text: string, source: string): Snapshot {
   return { version: STATE_VERSION, services }
 }
 
-/** Two services of one name, or one host (or two default services), cannot both be served. */
+/** Two services of one name, or of one host and path prefix (or two default services), cannot both be served. */
 function checkUnique(services: readonly ServiceSpec[], source: string): void {
   const names = new Set<string>()
-  const hosts = new Map<string, string>()
+  const bindings = new Map<string, string>()
   const fix = 'fix it or move it away (mproxy never overwrites it)'
   for (const service of services) {
     if (names.has(service.name)) throw new StateFileError(`state file ${source} has two services named ${service.name}; ${fix}`)
     names.add(service.name)
     for (const host of service.hosts.length === 0 ? [''] : service.hosts) {
-      const owner = hosts.get(host)
-      const what = host === '' ? 'are both the default service (no host)' : `both have the host ${host}`
-      if (owner !== undefined) throw new StateFileError(`state file ${source}: services ${owner} and ${service.name} ${what}; ${fix}`)
-      hosts.set(host, service.name)
+      for (const prefix of service.pathPrefixes) {
+        const binding = `${host}${prefix === '/' ? '' : prefix}`
+        const owner = bindings.get(binding)
+        const what = binding === '' ? 'are both the default service (no host)' : `both have the host ${binding}`
+        if (owner !== undefined) throw new StateFileError(`state file ${source}: services ${owner} and ${service.name} ${what}; ${fix}`)
+        bindings.set(binding, service.name)
+      }
     }
   }
 }

@@ -36,6 +36,9 @@ function routeService({ spec, targets, tlsRedirect, acmeChallenges }: RoutedServ
   return {
     name: spec.name,
     hosts: spec.hosts,
+    pathPrefixes: spec.pathPrefixes,
+    stripPathPrefix: spec.stripPathPrefix,
+    scopeCookiePaths: spec.scopeCookiePaths,
     // With no healthy target, trying them all beats answering 503 on a health-check blip.
     targets: (healthy.length > 0 ? healthy : targets).map((target) => target.address),
     targetTimeoutMs: spec.targetTimeoutMs,
