@@ -1,34 +1,23 @@
 /**
- * Forks and supervises the workers: sends them route tables and waits for their acks, sums
- * their in-flight counts, replaces crashed or stuck workers (with backoff, and gives up on a
- * crash loop), rolls them one at a time on reload, and stops them on shutdown.
+ * Runs the workers as a whole: starts them, publishes route tables to them, sums their
+ * in-flight counts, replaces those that exit unexpectedly (as RespawnPolicy says), rolls them
+ * one at a time on reload, and stops them on shutdown. Each worker's own lifecycle and timers
+ * are its WorkerHandle's; the supervisor acts on what the handles report.
  *
  * Each worker fills a slot, and each slot owns its listening sockets (see ListenSockets): a
  * worker that replaces another (reload, respawn) takes over its slot's sockets, so connections
  * queued on them are accepted by the new worker instead of being reset.
  */
-import cluster from 'node:cluster'
-import { timerDelay } from '../../lib/duration'
 import { log } from '../../lib/logger'
-import { WORKER_CONFIG_ENV, type WorkerConfig } from '../../server-options'
+import type { WorkerConfig } from '../../server-options'
 import { ReloadFailedError, WorkerCrashLoopError, oneLine } from '../../errors'
-import type { AcceptErrorStatus } from './accept-errors'
-import {
-  assertNever, isListenHandle, isWorkerMessage, sendable,
-  type ListenHandle, type ListenProtocol, type PrimaryMessage, type RouteTable, type WorkerMessage,
-} from '../../ipc/messages'
-import { AcceptErrors } from './accept-errors'
+import type { ListenProtocol, PrimaryMessage, RouteTable } from '../../ipc/messages'
+import { AcceptErrors, type AcceptErrorStatus } from './accept-errors'
 import { ListenSockets, type SlotSocket } from './listen-sockets'
 import { RespawnPolicy } from './respawn-policy'
-import { WorkerHandle, setupWorkerProcesses } from './worker-handle'
-import { certificatesKey, tableFor } from './table-delivery'
-
-/** A worker that has not applied a table within this time is replaced. */
-const ACK_TIMEOUT_MS = 5_000
-/** A new worker must listen within this time. */
-const READY_TIMEOUT_MS = 15_000
-/** What a shutdown waits beyond the workers' own drain deadline before killing them. */
-const SHUTDOWN_GRACE_MS = 2_000
+import { certificatesKey } from './table-delivery'
+import { DEFAULT_WORKER_TIMEOUTS, WorkerHandle, type WorkerEvents, type WorkerExit } from './worker-handle'
+import { workerForker, type ForkWorker } from './worker-processes'
 
 export interface SupervisorOptions {
   workers: number
@@ -45,26 +34,43 @@ export interface SupervisorOptions {
   debug: boolean
   /** Every worker crashed too often: the process should exit with this error. */
   onCrashLoop(err: WorkerCrashLoopError): void
+  /** Starts one worker. Default: a worker process (see worker-processes.ts); tests pass fakes. */
+  fork?: ForkWorker
 }
 
 export class Supervisor {
   #table: RouteTable = { version: 0, services: [], certificates: [], acmeThumbprint: '', acmeTlsChallenges: [] }
   #certificatesKey = ''
-  #seq = 0
-  #handles = new Map<number, WorkerHandle>()
-  #pendingAcks = new Map<number, { workerId: number; resolve(): void }>()
-  #countListeners = new Set<() => void>()
+  readonly #handles = new Map<number, WorkerHandle>()
+  readonly #countListeners = new Set<() => void>()
   readonly #respawn = new RespawnPolicy()
+  /** Shutting down, or given up on a crash loop: no worker is replaced any more. */
   #stopping = false
   readonly #sockets: ListenSockets
   readonly #acceptErrors = new AcceptErrors()
   #reloading: Promise<void> = Promise.resolve()
+  readonly #fork: ForkWorker
   readonly #options: SupervisorOptions
+  readonly #events: WorkerEvents = {
+    onOnline: (handle) => {
+      // IPC keeps the order: the sockets arrive before the table that makes the worker listen.
+      for (const order of this.#sockets.orders(handle.slot)) handle.send(order.message, order.handle)
+      void handle.sendRoutes(this.#table, this.#certificatesKey)
+    },
+    onSocketBound: (handle, protocol, socket) => this.#sockets.keep(handle.slot, protocol, socket),
+    onReady: (handle, result) => {
+      this.#sockets.listening(handle.slot, result)
+      this.#respawn.started()
+    },
+    onAcceptError: (handle, error) => this.#acceptErrors.record(handle.id, handle.pid, error),
+    onCounts: () => this.#notifyCounts(),
+    onExit: (handle, exit) => this.#onExit(handle, exit),
+  }
 
   constructor(options: SupervisorOptions) {
     this.#options = options
     this.#sockets = new ListenSockets(options)
-    setupWorkerProcesses()
+    this.#fork = options.fork ?? workerForker(options.workerConfig, options.debug)
   }
 
   get httpPort(): number {
@@ -89,6 +95,7 @@ export class Supervisor {
     return this.#acceptErrors.recent()
   }
 
+  /** Workers starting or serving; not those being stopped. */
   get workerPids(): number[] {
     return [...this.#handles.values()].filter((h) => h.state !== 'stopping').map((h) => h.pid)
   }
@@ -97,8 +104,8 @@ export class Supervisor {
   async start(table: RouteTable): Promise<void> {
     this.#setTable(table)
     // Slot 0 alone first: with port 0 its sockets pick the port that the other slots then join.
-    await this.#fork(0).ready
-    const others = Array.from({ length: this.#options.workers - 1 }, (_, i) => this.#fork(i + 1))
+    await this.#spawn(0).ready
+    const others = Array.from({ length: this.#options.workers - 1 }, (_, i) => this.#spawn(i + 1))
     await Promise.all(others.map((h) => h.ready))
   }
 
@@ -108,10 +115,7 @@ export class Supervisor {
    */
   async publish(table: RouteTable): Promise<void> {
     this.#setTable(table)
-    const acks = [...this.#handles.values()]
-      .filter((h) => h.worker.isConnected())
-      .map((h) => this.#sendRoutes(h))
-    await Promise.all(acks)
+    await Promise.all([...this.#handles.values()].map((h) => h.sendRoutes(this.#table, this.#certificatesKey)))
   }
 
   /** In flight for these targets, summed over the workers. */
@@ -144,7 +148,7 @@ export class Supervisor {
   async shutdown(timeoutMs: number): Promise<void> {
     this.#stopping = true
     const handles = [...this.#handles.values()]
-    const stopped = Promise.all(handles.map((h) => this.#stopWorker(h, timeoutMs)))
+    const stopped = Promise.all(handles.map((h) => h.stop(timeoutMs)))
     // The primary's copies of the sockets go last. Closing them once no worker listens closes the
     // sockets, so new connections are refused rather than queued with nobody left to accept them.
     await Promise.all(handles.map((h) => h.stoppedAccepting))
@@ -159,8 +163,7 @@ export class Supervisor {
     for (const [replaced, handle] of old.entries()) {
       // The new worker listens on the slot's sockets before the old one closes its copies: the
       // sockets never close, and whatever is queued on them is accepted by one or the other.
-      const fresh = this.#fork(handle.slot)
-      fresh.byReload = true
+      const fresh = this.#spawn(handle.slot, true)
       try {
         await fresh.ready
       } catch (err) {
@@ -169,110 +172,25 @@ export class Supervisor {
         throw new ReloadFailedError(`reload stopped: a new worker could not start: ${oneLine(err)}` +
           ` (${replaced} of ${old.length} workers replaced, the others keep serving)`)
       }
-      await this.#stopWorker(handle, drainTimeoutMs)
+      await handle.stop(drainTimeoutMs)
     }
     log('info', 'workers reloaded', { workers: this.workerPids.length })
   }
 
-  #fork(slot: number): WorkerHandle {
-    const worker = cluster.fork({
-      [WORKER_CONFIG_ENV]: JSON.stringify(this.#options.workerConfig),
-      MPROXY_DEBUG: this.#options.debug ? '1' : '0',
-    })
-    const handle = new WorkerHandle(worker, slot, READY_TIMEOUT_MS)
+  #spawn(slot: number, byReload = false): WorkerHandle {
+    const handle = new WorkerHandle(this.#fork(), { slot, byReload, timeouts: DEFAULT_WORKER_TIMEOUTS, events: this.#events })
     this.#handles.set(handle.id, handle)
-    worker.on('message', (message: unknown, socket: unknown) => {
-      if (isWorkerMessage(message)) this.#onMessage(handle, message, socket)
-    })
-    worker.on('online', () => {
-      // IPC keeps the order: the sockets arrive before the table that makes the worker listen.
-      for (const order of this.#sockets.orders(slot)) this.#send(handle, order.message, order.handle)
-      void this.#sendRoutes(handle)
-    })
-    worker.on('error', (err) => log('warn', 'worker ipc error', { worker: handle.id, error: err.message }))
-    worker.once('exit', (code, signal) => this.#onExit(handle, code, signal))
     log('info', 'worker started', { worker: handle.id, pid: handle.pid, slot })
     return handle
   }
 
-  #onMessage(handle: WorkerHandle, message: WorkerMessage, socket: unknown): void {
-    switch (message.type) {
-      case 'listening':
-        if (isListenHandle(socket)) this.#sockets.keep(handle.slot, message.protocol, socket)
-        else log('error', 'worker reported a new socket without its handle', { worker: handle.id, protocol: message.protocol })
-        return
-      case 'ready':
-        this.#sockets.listening(handle.slot, message)
-        this.#respawn.started()
-        handle.markReady()
-        return
-      case 'listen-failed':
-        handle.failure = message.error
-        return
-      case 'accept-error':
-        this.#acceptErrors.record(handle.id, handle.pid, message.error)
-        return
-      case 'stopped-accepting':
-        handle.markStoppedAccepting()
-        return
-      case 'routes-applied': {
-        handle.inflight = message.inflight
-        const pending = this.#pendingAcks.get(message.ack)
-        if (pending?.workerId === handle.id) {
-          this.#pendingAcks.delete(message.ack)
-          pending.resolve()
-        }
-        this.#notifyCounts()
-        return
-      }
-      case 'inflight':
-        handle.inflight = message.inflight
-        this.#notifyCounts()
-        return
-      case 'drained':
-        handle.inflight = {}
-        this.#notifyCounts()
-        return
-      default:
-        assertNever(message)
-    }
-  }
-
-  #sendRoutes(handle: WorkerHandle): Promise<void> {
-    const seq = ++this.#seq
-    const table = tableFor(this.#table, this.#certificatesKey, handle.certificatesKey)
-    handle.certificatesKey = this.#certificatesKey
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        if (!this.#pendingAcks.delete(seq)) return
-        log('warn', 'worker did not apply routes in time, replacing it', { worker: handle.id, version: table.version })
-        handle.worker.process.kill('SIGKILL')
-        resolve()
-      }, ACK_TIMEOUT_MS)
-      this.#pendingAcks.set(seq, { workerId: handle.id, resolve: () => { clearTimeout(timer); resolve() } })
-      this.#send(handle, { mproxy: 1, type: 'routes', seq, table })
-    })
-  }
-
-  #setTable(table: RouteTable): void {
-    this.#table = table
-    this.#certificatesKey = certificatesKey(table)
-  }
-
-  #onExit(handle: WorkerHandle, code: number | null, signal: string | null): void {
+  #onExit(handle: WorkerHandle, exit: WorkerExit): void {
     this.#handles.delete(handle.id)
-    // A dead worker applies no table and holds no requests any more.
-    for (const [seq, pending] of this.#pendingAcks) {
-      if (pending.workerId === handle.id) {
-        this.#pendingAcks.delete(seq)
-        pending.resolve()
-      }
-    }
+    // A dead worker holds no requests any more.
     this.#notifyCounts()
-    // Workers it stopped, and new workers of a reload that failed to start, are no crash.
-    if (handle.state === 'stopping' || this.#stopping || (handle.byReload && handle.state === 'starting')) return
+    if (exit.expected || this.#stopping) return
 
-    log('error', 'worker exited unexpectedly', { worker: handle.id, pid: handle.pid, slot: handle.slot, code, signal })
+    log('error', 'worker exited unexpectedly', { worker: handle.id, pid: handle.pid, slot: handle.slot, code: exit.code, signal: exit.signal })
     const decision = this.#respawn.crashed()
     if (decision.action === 'give-up') {
       this.#stopping = true
@@ -283,23 +201,14 @@ export class Supervisor {
     setTimeout(() => {
       // A reload may have filled the slot meanwhile.
       if (this.#stopping || this.#slotServed(handle.slot)) return
-      const fresh = this.#fork(handle.slot)
+      const fresh = this.#spawn(handle.slot)
       fresh.ready.then(() => log('info', 'worker restarted', { worker: fresh.id, pid: fresh.pid, slot: fresh.slot }), () => {})
     }, decision.delayMs)
   }
 
-  async #stopWorker(handle: WorkerHandle, timeoutMs: number): Promise<void> {
-    handle.state = 'stopping'
-    this.#send(handle, { mproxy: 1, type: 'shutdown', timeoutMs })
-    const timer = setTimeout(() => handle.worker.process.kill('SIGKILL'), timerDelay(timeoutMs + SHUTDOWN_GRACE_MS))
-    await handle.exited
-    clearTimeout(timer)
-  }
-
-  #send(handle: WorkerHandle, message: PrimaryMessage, socket?: ListenHandle): void {
-    if (!handle.worker.isConnected()) return
-    if (socket) handle.worker.send(message, sendable(socket), { keepOpen: true })
-    else handle.worker.send(message)
+  #setTable(table: RouteTable): void {
+    this.#table = table
+    this.#certificatesKey = certificatesKey(table)
   }
 
   #slotServed(slot: number): boolean {
@@ -307,11 +216,10 @@ export class Supervisor {
   }
 
   #broadcast(message: PrimaryMessage): void {
-    for (const handle of this.#handles.values()) this.#send(handle, message)
+    for (const handle of this.#handles.values()) handle.send(message)
   }
 
   #notifyCounts(): void {
     for (const listener of this.#countListeners) listener()
   }
 }
-
