@@ -1,6 +1,12 @@
-import { createPublicKey } from 'node:crypto'
-import { thumbprint } from '../src/primary/tls/acme-manager'
+import { createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { log } from '../src/lib/logger'
+import { thumbprint } from '../src/primary/tls/acme-account'
+import { AcmeManager, FLEET_ORDER_RECHECK_MS } from '../src/primary/tls/acme-manager'
 import { describeOrderError, isUnknownAccount, renewalDue, retryAfterMs, retryDelayMs } from '../src/primary/tls/acme-schedule'
+import type { CertificateStore, OrderFailure } from '../src/primary/tls/certificate-files'
+
+// The log lines are what these tests look at; none reach stdout.
+jest.mock('../src/lib/logger', () => ({ log: jest.fn() }))
 
 describe('thumbprint', () => {
   it('is the RFC 7638 SHA-256 JWK thumbprint, base64url', () => {
@@ -72,5 +78,106 @@ describe('describeOrderError', () => {
     ["the CA's own problem detail", new Error('Invalid response from http://a.test/.well-known/acme-challenge/x: 404'), 'Invalid response from http://a.test/.well-known/acme-challenge/x: 404'],
   ])('%s', (_case, err, expected) => {
     expect(describeOrderError(err, 'https://ca.test/dir')).toBe(expected)
+  })
+})
+
+describe('AcmeManager timer', () => {
+  const HOST = 'app.test'
+  const NOW = Date.parse('2026-11-27T09:00:00Z')
+  const OPTIONS = { directoryUrl: 'https://ca.test/dir', email: undefined, retryBaseMs: 60_000, checkIntervalMs: 3_600_000 }
+  const ACCOUNT_KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+
+  /** A store with nothing stored and an account already registered; no order may reach a CA. */
+  function stubStore(parts: Partial<CertificateStore>): CertificateStore {
+    return {
+      loadAll: async () => [],
+      load: async () => undefined,
+      save: async () => { throw new Error('no CA in this test') },
+      loadAccount: async (directoryUrl) => ({ directoryUrl, keyPem: ACCOUNT_KEY, url: 'https://ca.test/acct/1' }),
+      createAccount: async (account) => account,
+      saveAccount: async () => {},
+      ...parts,
+    }
+  }
+
+  async function startManager(store: CertificateStore): Promise<AcmeManager> {
+    const manager = new AcmeManager(OPTIONS, store, async () => {})
+    await manager.load()
+    manager.activate()
+    manager.manage([HOST])
+    await jest.advanceTimersByTimeAsync(0)
+    return manager
+  }
+
+  const logged = (msg: string) => jest.mocked(log).mock.calls.filter(([, line]) => line === msg).length
+  let manager: AcmeManager | undefined
+
+  beforeEach(() => {
+    jest.useFakeTimers({ now: NOW })
+    jest.mocked(log).mockClear()
+  })
+
+  afterEach(() => {
+    manager?.stop()
+    manager = undefined
+    jest.useRealTimers()
+  })
+
+  it('looks again after the fleet recheck time while another node orders, and not before', async () => {
+    const ordering = jest.fn(async () => false)
+    manager = await startManager(stubStore({ ordering }))
+    expect(ordering).toHaveBeenCalledTimes(1)
+
+    manager.manage([HOST])
+    await jest.advanceTimersByTimeAsync(FLEET_ORDER_RECHECK_MS - 1)
+    expect(ordering).toHaveBeenCalledTimes(1)
+    await jest.advanceTimersByTimeAsync(1)
+    expect(ordering).toHaveBeenCalledTimes(2)
+  })
+
+  it('tries the fleet again after the retry base when it cannot be asked', async () => {
+    const ordering = jest.fn(async (): Promise<boolean> => { throw new Error('redis gone') })
+    manager = await startManager(stubStore({ ordering }))
+    await jest.advanceTimersByTimeAsync(OPTIONS.retryBaseMs - 1)
+    expect(ordering).toHaveBeenCalledTimes(1)
+    await jest.advanceTimersByTimeAsync(1)
+    expect(ordering).toHaveBeenCalledTimes(2)
+    expect(logged('cannot coordinate the certificate order with the fleet')).toBe(2)
+  })
+
+  it('waits out the backoff of a failed order shared by another node, without asking the CA', async () => {
+    let shared: OrderFailure = { count: 1, error: 'refused', nextAttemptAt: NOW + 20_000 }
+    const loadFailure = jest.fn(async () => shared)
+    const store = stubStore({ ordering: async (_host, order) => (await order(), true), loadFailure })
+    manager = await startManager(store)
+    expect(manager.status(HOST)).toEqual({ state: 'failing', source: 'acme', error: 'refused' })
+
+    await jest.advanceTimersByTimeAsync(20_000 - 1)
+    expect(loadFailure).toHaveBeenCalledTimes(1)
+    shared = { count: 2, error: 'refused again', nextAttemptAt: NOW + 60_000 }
+    await jest.advanceTimersByTimeAsync(1)
+    expect(loadFailure).toHaveBeenCalledTimes(2)
+    expect(manager.status(HOST).error).toBe('refused again')
+    expect(logged('certificate order failed on another node')).toBe(2)
+    expect(logged('certificate order started')).toBe(0)
+  })
+
+  it('orders again at the routine check when an order left nothing to go by', async () => {
+    // The fleet ran the order but it neither stored a certificate nor recorded a failure.
+    const ordering = jest.fn(async () => true)
+    manager = await startManager(stubStore({ ordering }))
+    await jest.advanceTimersByTimeAsync(OPTIONS.checkIntervalMs - 1)
+    expect(ordering).toHaveBeenCalledTimes(1)
+    await jest.advanceTimersByTimeAsync(1)
+    expect(ordering).toHaveBeenCalledTimes(2)
+  })
+
+  it('checks nothing once stopped', async () => {
+    const ordering = jest.fn(async () => false)
+    manager = await startManager(stubStore({ ordering }))
+    manager.stop()
+    await jest.advanceTimersByTimeAsync(OPTIONS.checkIntervalMs)
+    expect(ordering).toHaveBeenCalledTimes(1)
+    expect(jest.getTimerCount()).toBe(0)
   })
 })

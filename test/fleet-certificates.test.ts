@@ -5,7 +5,7 @@ import { delayMs, startBackend, startPebble, startProxy, startRedis, waitUntil, 
 const HOST = 'app.fleet.test'
 /** Issuance against Pebble takes well under a second; this bounds it on a loaded machine. */
 const ISSUANCE_TIMEOUT_MS = 20_000
-/** How often a node looks for a certificate another node is ordering (acme-manager.ts). */
+/** How often a node looks for a certificate another node is ordering (FLEET_ORDER_RECHECK_MS in acme-manager.ts). */
 const FLEET_RECHECK_MS = 5_000
 
 function startAcmeNode(redis: RedisServer, pebble: Pebble, name: string, retryBase = '200ms'): Promise<Proxy> {

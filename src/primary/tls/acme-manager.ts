@@ -1,40 +1,33 @@
 /**
  * Automatic certificates from an ACME CA (Let's Encrypt by default), one per host name.
- * One account key, created once and reused forever. HTTP-01 challenges are answered by every
- * worker from the account thumbprint alone (key authorization = token.thumbprint), so nothing
- * per token has to reach them. Orders run in the background; failures back off exponentially,
- * so a broken name cannot burn the CA's rate limits. Certificates renew at two thirds of their
- * lifetime, with jitter.
+ * HTTP-01 challenges are answered by every worker from the account thumbprint alone (key
+ * authorization = token.thumbprint), so nothing per token has to reach them. Orders run in the
+ * background, when the order schedule says; failures back off exponentially, so a broken name
+ * cannot burn the CA's rate limits. Certificates renew at two thirds of their lifetime, with jitter.
  */
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto'
-import type AcmeClient from 'acme-client'
 import type { CertificateStatus } from './certificate-status'
 import type { RouteCertificate } from '../../ipc/messages'
 import { oneLine } from '../../errors'
 import { formatDuration } from '../../lib/duration'
 import { log } from '../../lib/logger'
 import type { AcmeOptions } from '../../server-options'
+import { AcmeAccountClient } from './acme-account'
 import type { CertificateStore, OrderFailure, StoredCertificate } from './certificate-files'
-import { describeOrderError, isUnknownAccount, renewalDue, retryDelayMs } from './acme-schedule'
+import { describeOrderError, renewalDue } from './acme-schedule'
+import { OrderSchedule } from './order-schedule'
 
 /** While another node of the fleet orders a certificate, how often this one looks for it. */
-const FLEET_ORDER_RECHECK_MS = 5_000
-/** A CA that accepts a connection and never answers must not hold a host's order for ever. */
-const ACME_REQUEST_TIMEOUT_MS = 30_000
+export const FLEET_ORDER_RECHECK_MS = 5_000
 
 export class AcmeManager {
   readonly #options: AcmeOptions
   readonly #store: CertificateStore
   readonly #onChange: () => Promise<void>
-  readonly #wanted = new Set<string>()
-  readonly #certificates = new Map<string, StoredCertificate>()
-  readonly #failures = new Map<string, OrderFailure>()
-  readonly #ordering = new Set<string>()
+  readonly #account: AcmeAccountClient
+  readonly #schedule: OrderSchedule
   readonly #tlsChallenges = new Map<string, RouteCertificate>()
-  #client: AcmeClient.Client | undefined
-  #accountKey = ''
-  #accountUrl: string | undefined
-  #thumbprint = ''
+  #active = false
+  /** The one timer: the next check the schedule asks for. */
   #timer: NodeJS.Timeout | undefined
 
   /**
@@ -45,53 +38,45 @@ export class AcmeManager {
     this.#options = options
     this.#store = store
     this.#onChange = onChange
+    this.#account = new AcmeAccountClient(options, store)
+    this.#schedule = new OrderSchedule(options)
   }
 
   /** Loads the account (creating its key once) and the stored certificates; orders nothing yet. */
   async load(): Promise<void> {
-    const directoryUrl = this.#options.directoryUrl
-    let account = await this.#store.loadAccount(directoryUrl)
-    if (!account) {
-      const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
-      account = await this.#store.createAccount({ directoryUrl, keyPem })
-      if (account.keyPem === keyPem) log('info', 'acme account key created', { directory: directoryUrl })
-    }
-    this.#accountKey = account.keyPem
-    this.#accountUrl = account.url
-    this.#thumbprint = thumbprint(this.#accountKey)
-    for (const certificate of await this.#store.loadAll()) this.#certificates.set(certificate.host, certificate)
+    await this.#account.load()
+    for (const certificate of await this.#store.loadAll()) this.#schedule.recordCertificate(certificate)
   }
 
   /** Starts ordering and renewing: once the workers listen, since they answer the challenges. */
   activate(): void {
     this.#store.onStored?.((host) => {
       // This node's own order is heard of too: it stores what it ordered itself.
-      if (!this.#ordering.has(host)) void this.#adopt(host)
+      if (!this.#schedule.isOrdering(host)) void this.#adopt(host)
     })
-    this.#timer = setInterval(() => this.#check(), this.#options.checkIntervalMs)
-    this.#timer.unref()
+    this.#active = true
     this.#check()
   }
 
   stop(): void {
-    clearInterval(this.#timer)
+    this.#active = false
+    clearTimeout(this.#timer)
     this.#timer = undefined
   }
 
   /** What workers append to a token to answer an HTTP-01 challenge. */
   get thumbprint(): string {
-    return this.#thumbprint
+    return this.#account.thumbprint
   }
 
   /** The hosts that need certificates now; others are no longer renewed. */
   manage(hosts: Iterable<string>): void {
-    this.#wanted.clear()
-    for (const host of hosts) this.#wanted.add(host)
+    this.#schedule.want(hosts)
     this.#check()
   }
 
   certificateFor(host: string): StoredCertificate | undefined {
-    const certificate = this.#certificates.get(host)
+    const certificate = this.#schedule.certificate(host)
     return certificate && certificate.notAfter.getTime() > Date.now() ? certificate : undefined
   }
 
@@ -101,7 +86,7 @@ export class AcmeManager {
 
   status(host: string): CertificateStatus {
     const certificate = this.certificateFor(host)
-    const failure = this.#failures.get(host)
+    const failure = this.#schedule.failure(host)
     if (certificate) return { state: 'valid', source: 'acme', notAfter: certificate.notAfter.toISOString(), error: failure?.error }
     if (failure) return { state: 'failing', source: 'acme', error: failure.error }
     return { state: 'pending', source: 'acme' }
@@ -109,47 +94,43 @@ export class AcmeManager {
 
   // Private
 
+  /** Starts the orders that are due, then sets the timer for the next check: the only place that does. */
   #check(): void {
-    if (!this.#timer) return
+    if (!this.#active) return
     const now = Date.now()
-    for (const host of this.#wanted) {
-      const certificate = this.#certificates.get(host)
-      if (this.#ordering.has(host) || (certificate && !renewalDue(certificate, now))) continue
-      const failure = this.#failures.get(host)
-      if (failure && now < failure.nextAttemptAt) continue
-      void this.#order(host, certificate !== undefined)
-    }
+    for (const host of this.#schedule.takeDue(now)) void this.#order(host, this.#schedule.certificate(host) !== undefined)
+    clearTimeout(this.#timer)
+    // At most the check interval away, which was checked against what a timer can hold.
+    this.#timer = setTimeout(() => this.#check(), this.#schedule.nextCheckAt(now) - now)
+    this.#timer.unref()
   }
 
   async #order(host: string, renewal: boolean): Promise<void> {
-    this.#ordering.add(host)
     try {
       const order = () => this.#orderUnlessStored(host, renewal)
       const ran = this.#store.ordering ? await this.#store.ordering(host, order) : (await order(), true)
       // Another node of the fleet is ordering it: its certificate is picked up when stored, or
       // its failure when recorded.
-      if (!ran) setTimeout(() => this.#check(), FLEET_ORDER_RECHECK_MS).unref()
+      if (!ran) this.#schedule.recheck(host, Date.now() + FLEET_ORDER_RECHECK_MS)
     } catch (err) {
       log('warn', 'cannot coordinate the certificate order with the fleet', { host, error: oneLine(err) })
-      setTimeout(() => this.#check(), this.#options.retryBaseMs).unref()
+      this.#schedule.recheck(host, Date.now() + this.#options.retryBaseMs)
     } finally {
-      this.#ordering.delete(host)
+      this.#schedule.finishOrder(host, Date.now())
+      this.#check()
     }
   }
 
   async #orderUnlessStored(host: string, renewal: boolean): Promise<void> {
     if (await this.#adopt(host)) return
-    // Another node's failed order holds here too: its backoff, and its count for the next one.
+    // Another node's failed order holds here too; the schedule looks again once its backoff ends.
     const failure = await this.#takeSharedFailure(host)
-    if (failure && Date.now() < failure.nextAttemptAt) {
-      setTimeout(() => this.#check(), failure.nextAttemptAt - Date.now()).unref()
-      return
-    }
+    if (failure && Date.now() < failure.nextAttemptAt) return
     // HTTP-01 first; after a failure, TLS-ALPN-01 (port 443 only), then alternate.
-    const challengeType = (this.#failures.get(host)?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
+    const challengeType = (failure?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
     log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, challenge: challengeType, directory: this.#options.directoryUrl })
     try {
-      const { acme, client } = await this.#loadClient()
+      const { acme, client } = await this.#account.client()
       const [key, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, await acme.crypto.createPrivateEcdsaKey())
       const cert = await client.auto({
         csr,
@@ -164,7 +145,7 @@ export class AcmeManager {
             this.#tlsChallenges.set(host, { hosts: [host], cert: alpnCert.toString(), key: alpnKey.toString() })
             // The CA may connect as soon as this returns: every worker must have the certificate.
             await this.#onChange()
-          } else if (keyAuthorization !== `${challenge.token}.${this.#thumbprint}`) {
+          } else if (keyAuthorization !== `${challenge.token}.${this.#account.thumbprint}`) {
             log('warn', 'unexpected key authorization', { host })
           }
           log('info', 'challenge ready', { host, type: challenge.type })
@@ -175,30 +156,21 @@ export class AcmeManager {
       })
       // The CA only issues once the challenge has passed.
       log('info', 'challenge passed', { host, type: challengeType })
-      await this.#saveAccountUrl(client)
-      this.#certificates.set(host, await this.#store.save(host, cert, key.toString()))
-      this.#failures.delete(host)
-      const stored = this.#certificates.get(host)
-      log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, challenge: challengeType, notAfter: stored?.notAfter.toISOString() })
+      await this.#account.saveUrl(client)
+      const stored = await this.#store.save(host, cert, key.toString())
+      this.#schedule.recordCertificate(stored)
+      log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, challenge: challengeType, notAfter: stored.notAfter.toISOString() })
       void this.#onChange().catch(() => {})
     } catch (err) {
-      if (this.#accountUrl !== undefined && isUnknownAccount(err)) {
-        // The CA lost the account (a reset, a deactivation): register the same key again and
-        // order at once, rather than failing every order for ever.
-        log('warn', 'acme account unknown to the CA, registering it again', { account: this.#accountUrl, error: oneLine(err) })
-        if (await this.#registerAgain(host)) return this.#orderUnlessStored(host, renewal)
-      }
-      const previous = this.#failures.get(host)
-      const count = (previous?.count ?? 0) + 1
+      // A CA that lost the account gets the same key again, and the order is tried again at once.
+      if (await this.#account.recoverUnknown(err, host)) return this.#orderUnlessStored(host, renewal)
+      const now = Date.now()
       const error = describeOrderError(err, this.#options.directoryUrl)
-      const delay = retryDelayMs(count, this.#options.retryBaseMs, error, Date.now())
-      const failure = { count, error, nextAttemptAt: Date.now() + delay }
-      this.#failures.set(host, failure)
-      await this.#store.saveFailure?.(host, failure).catch((saveErr: unknown) => {
+      const failed = this.#schedule.recordFailure(host, error, now)
+      await this.#store.saveFailure?.(host, failed).catch((saveErr: unknown) => {
         log('warn', 'cannot share the failed order with the fleet', { host, error: oneLine(saveErr) })
       })
-      log('error', 'certificate order failed', { host, challenge: challengeType, error, failures: count, retryIn: formatDuration(delay) })
-      setTimeout(() => this.#check(), delay).unref()
+      log('error', 'certificate order failed', { host, challenge: challengeType, error, failures: failed.count, retryIn: formatDuration(failed.nextAttemptAt - now) })
     }
   }
 
@@ -211,11 +183,10 @@ export class AcmeManager {
       log('warn', "cannot read the fleet's failed orders", { host, error: oneLine(err) })
       return undefined
     })
-    if (shared && shared.count > (this.#failures.get(host)?.count ?? 0)) {
-      this.#failures.set(host, shared)
+    if (shared && this.#schedule.adoptFailure(host, shared)) {
       log('info', 'certificate order failed on another node', { host, error: shared.error, retryIn: formatDuration(Math.max(0, shared.nextAttemptAt - Date.now())) })
     }
-    return this.#failures.get(host)
+    return this.#schedule.failure(host)
   }
 
   /**
@@ -230,66 +201,11 @@ export class AcmeManager {
       log('warn', 'stored certificate unreadable', { host, error: oneLine(err) })
     }
     if (!stored || renewalDue(stored, Date.now())) return false
-    const served = this.#certificates.get(host)
+    const served = this.#schedule.certificate(host)
     if (served && served.notAfter >= stored.notAfter) return true
-    this.#certificates.set(host, stored)
-    this.#failures.delete(host)
+    this.#schedule.recordCertificate(stored)
     log('info', 'certificate loaded from the fleet', { host, notAfter: stored.notAfter.toISOString() })
     await this.#onChange().catch(() => {})
     return true
   }
-
-  /** The ACME library is loaded on first use: a proxy without automatic certificates saves ~15 MiB. */
-  async #loadClient(): Promise<{ acme: typeof AcmeClient; client: AcmeClient.Client }> {
-    const acme = (await import('acme-client')).default
-    // mproxy retries on its own schedule; the library's own retries would hold an order for minutes.
-    ;(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0
-    acme.axios.defaults.timeout = ACME_REQUEST_TIMEOUT_MS
-    this.#client ??= new acme.Client({
-      directoryUrl: this.#options.directoryUrl,
-      accountKey: this.#accountKey,
-      accountUrl: this.#accountUrl,
-      // Poll an order's status from 1 s on (the library's default starts at 5 s).
-      backoffMin: 1_000,
-      backoffMax: 10_000,
-    })
-    return { acme, client: this.#client }
-  }
-
-  /** Registers the account key anew; false (and the order fails as usual) if the CA refuses. */
-  async #registerAgain(host: string): Promise<boolean> {
-    this.#accountUrl = undefined
-    this.#client = undefined
-    const { client } = await this.#loadClient()
-    try {
-      await client.createAccount({ termsOfServiceAgreed: true, contact: this.#options.email ? [`mailto:${this.#options.email}`] : undefined })
-    } catch (err) {
-      // A CA that still has an account for this key answers with its URL, and the library then
-      // sends an empty update, which some CAs refuse: the URL is known all the same.
-      log('debug', 'acme account registration answered with an error', { host, error: oneLine(err) })
-    }
-    try {
-      await this.#saveAccountUrl(client)
-      return true
-    } catch (err) {
-      log('error', 'acme account could not be registered again', { host, error: oneLine(err) })
-      return false
-    }
-  }
-
-  async #saveAccountUrl(client: AcmeClient.Client): Promise<void> {
-    const url = client.getAccountUrl()
-    if (this.#accountUrl === url) return
-    this.#accountUrl = url
-    await this.#store.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey, url })
-  }
-}
-
-/** RFC 7638 JWK thumbprint of the account key, base64url. */
-export function thumbprint(accountKeyPem: string): string {
-  const jwk = createPublicKey(accountKeyPem).export({ format: 'jwk' })
-  const canonical = jwk.kty === 'EC'
-    ? JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })
-    : JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n })
-  return createHash('sha256').update(canonical).digest('base64url')
 }
