@@ -73,6 +73,22 @@ export interface ServiceSpec {
   /** Absolute paths of a PEM certificate (chain) and its key provided by the operator. */
   tlsCertificatePath?: string
   tlsPrivateKeyPath?: string
+  /** A canary beside the active targets (`mproxy rollout`); a plain deploy never changes it. */
+  rollout?: RolloutSpec
+}
+
+export interface RolloutSpec {
+  /** Targets of the rollout slot, health-checked like the active ones. */
+  targets: string[]
+  /** Which requests they get; none until `rollout set`, and again after `rollout stop`. */
+  split?: RolloutSplit
+}
+
+export interface RolloutSplit {
+  /** 0-100: the share of `kamal-rollout` cookie values sent to the rollout targets. */
+  percent: number
+  /** Cookie values always sent to the rollout targets. */
+  allowlist: string[]
 }
 
 /** Options that only live as long as one deploy. */
@@ -112,6 +128,10 @@ const SERVICE_SPEC_INPUT = v.looseObject({
   tlsRedirect: v.optional(v.boolean()),
   tlsCertificatePath: optionalText,
   tlsPrivateKeyPath: optionalText,
+  rollout: v.optional(v.looseObject({
+    targets: v.array(v.string()),
+    split: v.optional(v.looseObject({ percent: v.number(), allowlist: v.optional(v.array(v.string())) })),
+  })),
 })
 
 /** Validates a service definition from an untrusted source (CLI request, state file) and normalizes it. */
@@ -142,7 +162,23 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     drainTimeoutMs: checkTimeout('drain timeout', input.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, { allowZero: true }),
     drainWebSockets: input.drainWebSockets === true,
     ...tls,
+    ...(input.rollout && { rollout: normalizeRollout(input.rollout) }),
   }
+}
+
+function normalizeRollout(input: { targets: string[]; split?: { percent: number; allowlist?: string[] } }): RolloutSpec {
+  if (input.targets.length === 0) throw new InvalidOptionError('at least one rollout target (host:port) is required')
+  const targets = [...new Set(input.targets.map(normalizeTarget))]
+  if (!input.split) return { targets }
+  return { targets, split: normalizeRolloutSplit(input.split.percent, input.split.allowlist ?? []) }
+}
+
+export function normalizeRolloutSplit(percent: number, allowlist: string[]): RolloutSplit {
+  if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new InvalidOptionError(`invalid rollout percentage ${percent}: must be a whole number from 0 to 100`)
+  const values = [...new Set(allowlist.map((value) => value.trim()).filter(Boolean))]
+  const bad = values.find((value) => !/^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+$/.test(value))
+  if (bad !== undefined) throw new InvalidOptionError(`invalid rollout cookie value "${bad}": a cookie value has no spaces, quotes, commas, semicolons or backslashes`)
+  return { percent, allowlist: values }
 }
 
 /** `/api/`, `api` → `/api`; none → `/`. A prefix is a path: no query, no spaces. */

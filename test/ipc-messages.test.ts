@@ -1,6 +1,6 @@
 import { isPrimaryMessage, isUpgradeMessage, isWorkerMessage } from '../src/ipc/messages'
 
-const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, acmeChallenges: false }
+const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, acmeChallenges: false }
 const TABLE = { version: 2, services: [SERVICE], acmeThumbprint: '' }
 
 describe('IPC message guards', () => {

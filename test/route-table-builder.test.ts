@@ -5,6 +5,7 @@ function service(targets: Array<[string, string]>, overrides: Partial<RoutedServ
   return {
     spec: normalizeServiceSpec({ name: 'web', hosts: ['app.test'], targets: targets.map(([address]) => address) }),
     targets: targets.map(([address, state]) => ({ address, state })),
+    rolloutTargets: [],
     tlsRedirect: false,
     acmeChallenges: false,
     ...overrides,
@@ -28,8 +29,14 @@ describe('buildRouteTable', () => {
     const table = buildRouteTable(42, [service([['a:1', 'healthy']], { tlsRedirect: true, acmeChallenges: true })], tls)
     expect(table).toEqual({
       version: 42,
-      services: [{ name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: true, acmeChallenges: true }],
+      services: [{ name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: true, acmeChallenges: true }],
       ...tls,
     })
+  })
+
+  it('routes the rollout slot the same way, with its split', () => {
+    const spec = normalizeServiceSpec({ name: 'web', targets: ['a:1'], rollout: { targets: ['r:1', 'r:2'], split: { percent: 10, allowlist: ['beta'] } } })
+    const routed = buildRouteTable(1, [{ ...service([['a:1', 'healthy']]), spec, rolloutTargets: [{ address: 'r:1', state: 'unhealthy' }, { address: 'r:2', state: 'healthy' }] }], NO_TLS)
+    expect(routed.services[0]).toMatchObject({ targets: ['a:1'], rolloutTargets: ['r:2'], rolloutSplit: { percent: 10, allowlist: ['beta'] } })
   })
 })

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import type { ServiceStatus } from '../control/protocol'
+import type { ServiceStatus, TargetStatus } from '../control/protocol'
 import { BaseCommand } from '../cli/base-command'
 import { formatDuration } from '../lib/duration'
 
@@ -23,7 +23,7 @@ export default class List extends BaseCommand {
     for (const service of services) {
       const tls = describeTls(service)
       for (const target of service.targets) {
-        rows.push([service.name, describeRoutes(service), tls, target.address, target.health, String(target.inflight)])
+        rows.push([service.name, describeRoutes(service), tls, describeTarget(service, target), target.health, String(target.inflight)])
       }
     }
     this.#printTable(rows)
@@ -50,6 +50,15 @@ function describeRoutes({ hosts, pathPrefixes }: ServiceStatus): string {
   const names = hosts.length > 0 ? hosts : ['*']
   if (pathPrefixes.length === 1 && pathPrefixes[0] === '/') return names.join(',')
   return names.flatMap((host) => pathPrefixes.map((prefix) => `${host}${prefix}`)).join(',')
+}
+
+/** `web-3:3000 (rollout 10%)` for a rollout target. */
+function describeTarget(service: ServiceStatus, target: TargetStatus): string {
+  if (target.slot !== 'rollout') return target.address
+  const split = service.rolloutSplit
+  if (!split) return `${target.address} (rollout, no requests)`
+  const listed = split.allowlist.length > 0 ? ` + ${split.allowlist.join(',')}` : ''
+  return `${target.address} (rollout ${split.percent}%${listed})`
 }
 
 /** One cell: `no`, `valid until DATE`, `pending`, or `failing: last error`. */

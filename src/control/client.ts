@@ -4,7 +4,8 @@ import path from 'node:path'
 import { MproxyError, ProxyNotRunningError } from '../errors'
 import {
   ROUTES, SOCKET_NAME, type CommitRequest, type CommitResponse, type DeployRequest, type ListResponse, type PrepareRequest,
-  type PrepareResponse, type RemoveRequest, type StatusResponse, type StreamEvent,
+  type PrepareResponse, type RemoveRequest, type RolloutDeployRequest, type RolloutSetRequest, type RolloutStopRequest, type StatusResponse,
+  type StreamEvent,
 } from './protocol'
 
 class RemoteError extends MproxyError {
@@ -42,6 +43,18 @@ export class ControlClient {
 
   remove(request: RemoveRequest, onProgress: (message: string) => void): Promise<string> {
     return this.#stream(ROUTES.remove, request, onProgress)
+  }
+
+  rolloutDeploy(request: RolloutDeployRequest, onProgress: (message: string) => void): Promise<string> {
+    return this.#stream(ROUTES.rolloutDeploy, request, onProgress)
+  }
+
+  rolloutSet(request: RolloutSetRequest, onProgress: (message: string) => void): Promise<string> {
+    return this.#stream(ROUTES.rolloutSet, request, onProgress)
+  }
+
+  rolloutStop(request: RolloutStopRequest, onProgress: (message: string) => void): Promise<string> {
+    return this.#stream(ROUTES.rolloutStop, request, onProgress)
   }
 
   reload(onProgress: (message: string) => void): Promise<string> {

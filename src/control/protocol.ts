@@ -40,6 +40,24 @@ export interface DeployRequest {
   force?: boolean
 }
 
+export interface RolloutDeployRequest {
+  name: string
+  targets: string[]
+  deployTimeoutMs?: number
+}
+
+export interface RolloutSetRequest {
+  name: string
+  /** 0-100. Default 0. */
+  percent?: number
+  /** `kamal-rollout` cookie values always sent to the rollout targets. */
+  allowlist?: string[]
+}
+
+export interface RolloutStopRequest {
+  name: string
+}
+
 export interface RemoveRequest {
   /** Service name, or undefined when `host` selects it. */
   name?: string
@@ -113,6 +131,9 @@ export type StreamEvent =
 export const ROUTES = {
   deploy: { method: 'POST', path: '/deploy' },
   remove: { method: 'POST', path: '/remove' },
+  rolloutDeploy: { method: 'POST', path: '/rollout/deploy' },
+  rolloutSet: { method: 'POST', path: '/rollout/set' },
+  rolloutStop: { method: 'POST', path: '/rollout/stop' },
   list: { method: 'GET', path: '/list' },
   status: { method: 'GET', path: '/status' },
   reload: { method: 'POST', path: '/reload' },

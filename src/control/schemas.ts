@@ -6,7 +6,9 @@
  */
 import * as v from 'valibot'
 import { parseWith } from '../lib/schema'
-import type { CommitRequest, DeployRequest, PrepareRequest, RemoveRequest } from './protocol'
+import type {
+  CommitRequest, DeployRequest, PrepareRequest, RemoveRequest, RolloutDeployRequest, RolloutSetRequest, RolloutStopRequest,
+} from './protocol'
 
 const milliseconds = v.optional(v.pipe(v.number(), v.finite(), v.minValue(0)))
 const text = v.optional(v.string())
@@ -29,6 +31,20 @@ export const DEPLOY_REQUEST = v.strictObject({
   drainWebSockets: v.optional(v.boolean()),
   force: v.optional(v.boolean()),
 }) satisfies v.GenericSchema<unknown, DeployRequest>
+
+export const ROLLOUT_DEPLOY_REQUEST = v.strictObject({
+  name: v.string(),
+  targets: v.pipe(v.array(v.string()), v.minLength(1, 'at least one rollout target (host:port) is required')),
+  deployTimeoutMs: milliseconds,
+}) satisfies v.GenericSchema<unknown, RolloutDeployRequest>
+
+export const ROLLOUT_SET_REQUEST = v.strictObject({
+  name: v.string(),
+  percent: v.optional(v.number()),
+  allowlist: v.optional(v.array(v.string())),
+}) satisfies v.GenericSchema<unknown, RolloutSetRequest>
+
+export const ROLLOUT_STOP_REQUEST = v.strictObject({ name: v.string() }) satisfies v.GenericSchema<unknown, RolloutStopRequest>
 
 export const REMOVE_REQUEST = v.strictObject({ name: text, host: text }) satisfies v.GenericSchema<unknown, RemoveRequest>
 

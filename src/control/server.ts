@@ -6,10 +6,12 @@ import http from 'node:http'
 import fs from 'node:fs/promises'
 import { MproxyError, oneLine } from '../errors'
 import { log } from '../lib/logger'
-import { COMMIT_REQUEST, DEPLOY_REQUEST, PREPARE_REQUEST, REMOVE_REQUEST, parseRequest } from './schemas'
+import {
+  COMMIT_REQUEST, DEPLOY_REQUEST, PREPARE_REQUEST, REMOVE_REQUEST, ROLLOUT_DEPLOY_REQUEST, ROLLOUT_SET_REQUEST, ROLLOUT_STOP_REQUEST, parseRequest,
+} from './schemas'
 import {
   ROUTES, type CommitRequest, type CommitResponse, type DeployRequest, type PrepareRequest, type PrepareResponse,
-  type RemoveRequest, type StreamEvent,
+  type RemoveRequest, type RolloutDeployRequest, type RolloutSetRequest, type RolloutStopRequest, type StreamEvent,
 } from './protocol'
 
 /** Requests are small JSON documents; anything larger is a mistake. */
@@ -18,6 +20,9 @@ const MAX_BODY_BYTES = 64 * 1024
 export interface ControlHandlers {
   deploy(request: DeployRequest, progress: (message: string) => void): Promise<string>
   remove(request: RemoveRequest, progress: (message: string) => void): Promise<string>
+  rolloutDeploy(request: RolloutDeployRequest, progress: (message: string) => void): Promise<string>
+  rolloutSet(request: RolloutSetRequest, progress: (message: string) => void): Promise<string>
+  rolloutStop(request: RolloutStopRequest, progress: (message: string) => void): Promise<string>
   reload(progress: (message: string) => void): Promise<string>
   upgrade(progress: (message: string) => void): Promise<string>
   /**
@@ -80,6 +85,18 @@ export class ControlServer {
         case `${ROUTES.remove.method} ${ROUTES.remove.path}`: {
           const request = parseRequest(REMOVE_REQUEST, 'remove', await readJson(req))
           return await stream(res, (out) => handlers.remove(request, out.progress))
+        }
+        case `${ROUTES.rolloutDeploy.method} ${ROUTES.rolloutDeploy.path}`: {
+          const request = parseRequest(ROLLOUT_DEPLOY_REQUEST, 'rollout deploy', await readJson(req))
+          return await stream(res, (out) => handlers.rolloutDeploy(request, out.progress))
+        }
+        case `${ROUTES.rolloutSet.method} ${ROUTES.rolloutSet.path}`: {
+          const request = parseRequest(ROLLOUT_SET_REQUEST, 'rollout set', await readJson(req))
+          return await stream(res, (out) => handlers.rolloutSet(request, out.progress))
+        }
+        case `${ROUTES.rolloutStop.method} ${ROUTES.rolloutStop.path}`: {
+          const request = parseRequest(ROLLOUT_STOP_REQUEST, 'rollout stop', await readJson(req))
+          return await stream(res, (out) => handlers.rolloutStop(request, out.progress))
         }
         case `${ROUTES.reload.method} ${ROUTES.reload.path}`:
           return await stream(res, (out) => handlers.reload(out.progress))

@@ -16,6 +16,9 @@ export interface RouteService {
   scopeCookiePaths: boolean
   /** Targets to balance over, healthy ones only (all of them if none is healthy). */
   targets: string[]
+  /** The rollout slot's targets, the same way; they get the requests `rolloutSplit` picks. */
+  rolloutTargets: string[]
+  rolloutSplit?: { percent: number; allowlist: string[] }
   targetTimeoutMs: number
   /** When a target of this service is replaced, its WebSockets drain instead of closing at once. */
   drainWebSockets: boolean
@@ -120,6 +123,8 @@ const routeTable = v.object({
     stripPathPrefix: v.boolean(),
     scopeCookiePaths: v.boolean(),
     targets: v.array(v.string()),
+    rolloutTargets: v.array(v.string()),
+    rolloutSplit: v.optional(v.object({ percent: v.number(), allowlist: v.array(v.string()) })),
     targetTimeoutMs: v.number(),
     drainWebSockets: v.boolean(),
     tlsRedirect: v.boolean(),

@@ -17,6 +17,7 @@ import { AcmeManager } from './tls/acme-manager'
 import { CertificateFiles } from './tls/certificate-files'
 import { MutationGate } from './handover/mutation-gate'
 import { Registry } from './deploys/registry'
+import { rolloutDeploy, rolloutSet, rolloutStop } from './deploys/rollouts'
 import { ServiceCertificates } from './tls/service-certificates'
 import { connectRedis } from './fleet/shared-parts'
 import { FileStateStore, STATE_VERSION, type StateStore } from './state/state-store'
@@ -86,6 +87,9 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   const control = new ControlServer(socketPath, {
     deploy: (request, progress) => change(() => registry.deploy(request, progress)),
     remove: (request, progress) => change(() => registry.remove(request, progress)),
+    rolloutDeploy: (request, progress) => change(() => rolloutDeploy(registry, request, progress)),
+    rolloutSet: (request, progress) => change(() => rolloutSet(registry, request, progress)),
+    rolloutStop: (request, progress) => change(() => rolloutStop(registry, request, progress)),
     reload: (progress) => change(async () => {
       progress(`replacing ${supervisor.workerPids.length} workers one at a time`)
       await supervisor.reload(options.shutdownTimeoutMs)

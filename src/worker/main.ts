@@ -57,7 +57,7 @@ function main(): void {
       if (target.retired && target.inflight === 0) routes.collectRetired()
       reporter.changed(target)
     },
-    reroute: (exchange) => routes.match(exchange.host, exchange.req.url!)?.service.pick(),
+    reroute: (exchange) => routes.match(exchange.host, exchange.req.url!)?.service.pick(exchange.req.headers.cookie),
   }, { responseIdleTimeoutMs: config.responseIdleTimeoutMs, accessLog })
   const trustedProxies = parseTrustedProxies(config.trustedProxies)
   const certificates = new CertificateSelector()

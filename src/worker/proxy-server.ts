@@ -92,7 +92,7 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, opti
   exchange.targetTimeoutMs = route.targetTimeoutMs
   if (route.acmeChallenges && req.url!.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
   else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
-  else route.pick().web(exchange)
+  else route.pick(req.headers.cookie).web(exchange)
 }
 
 function forwardingContext(client: string, options: ProxyServerOptions): ForwardingContext {
@@ -155,7 +155,7 @@ function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, 
   rewriteUpgradeHeaders(req.headers, forwardingContext(clientAddress(req), options))
   // http-proxy-3 sends req.url upstream; the access line at close logs the path the app saw.
   if (binding.prefix !== '/' && route.stripPathPrefix) req.url = stripPrefix(req.url!, binding.prefix)
-  route.pick().ws(req, socket, head, route.name)
+  route.pick(req.headers.cookie).ws(req, socket, head, route.name)
 }
 
 /** Written by hand rather than with JSON.stringify of an object: this runs for every request. */

@@ -4,6 +4,7 @@
  * last request finishes.
  */
 import type { RouteService, RouteTable } from '../ipc/messages'
+import { inRollout, rolloutCookie, type RolloutSplit } from './rollout-split'
 import { Router, type Binding } from './router'
 import { TargetProxy, type TargetProxyEvents, type UpstreamSettings } from './target-proxy'
 
@@ -17,9 +18,12 @@ export class ServiceRoute {
   readonly tlsRedirect: boolean
   readonly acmeChallenges: boolean
   readonly #targets: TargetProxy[]
+  readonly #rolloutTargets: TargetProxy[]
+  readonly #rolloutSplit: RolloutSplit | undefined
   #next = 0
+  #nextRollout = 0
 
-  constructor(service: RouteService, targets: TargetProxy[]) {
+  constructor(service: RouteService, targets: TargetProxy[], rolloutTargets: TargetProxy[]) {
     this.name = service.name
     this.hosts = service.hosts
     this.pathPrefixes = service.pathPrefixes
@@ -29,14 +33,25 @@ export class ServiceRoute {
     this.tlsRedirect = service.tlsRedirect
     this.acmeChallenges = service.acmeChallenges
     this.#targets = targets
+    this.#rolloutTargets = rolloutTargets
+    this.#rolloutSplit = rolloutTargets.length > 0 ? service.rolloutSplit : undefined
   }
 
+  /** Every target it may send to, rollout ones included. */
   get targets(): readonly TargetProxy[] {
-    return this.#targets
+    return this.#rolloutTargets.length === 0 ? this.#targets : [...this.#targets, ...this.#rolloutTargets]
   }
 
-  /** Round-robin; the primary only lists healthy targets. */
-  pick(): TargetProxy {
+  /**
+   * Round-robin over the slot the request belongs to (the primary only lists healthy targets):
+   * the rollout targets for the `kamal-rollout` cookie values the split picks, else the active ones.
+   */
+  pick(cookieHeader: string | undefined): TargetProxy {
+    if (this.#rolloutSplit && inRollout(this.#rolloutSplit, rolloutCookie(cookieHeader))) {
+      const target = this.#rolloutTargets[this.#nextRollout]
+      this.#nextRollout = (this.#nextRollout + 1) % this.#rolloutTargets.length
+      return target
+    }
     const target = this.#targets[this.#next]
     this.#next = (this.#next + 1) % this.#targets.length
     return target
@@ -69,20 +84,18 @@ export class WorkerRoutes {
 
   install(table: RouteTable): void {
     const live = new Set<string>()
-    const services = table.services.map((service) => {
-      const targets = service.targets.map((address) => {
-        live.add(address)
-        let target = this.#targets.get(address)
-        if (!target) {
-          target = new TargetProxy(address, this.#events, this.#settings)
-          this.#targets.set(address, target)
-        } else if (target.retired) {
-          target.revive()
-        }
-        return target
-      })
-      return new ServiceRoute(service, targets)
-    })
+    const proxyFor = (address: string) => {
+      live.add(address)
+      let target = this.#targets.get(address)
+      if (!target) {
+        target = new TargetProxy(address, this.#events, this.#settings)
+        this.#targets.set(address, target)
+      } else if (target.retired) {
+        target.revive()
+      }
+      return target
+    }
+    const services = table.services.map((service) => new ServiceRoute(service, service.targets.map(proxyFor), service.rolloutTargets.map(proxyFor)))
     // The deploy that replaces a target decides whether its WebSockets drain or close now.
     const drainWebSockets = new Map(table.services.map((service) => [service.name, service.drainWebSockets]))
     for (const old of this.#services) {

@@ -77,29 +77,25 @@ export class Deployment {
 
   /** Routes the service to `spec`'s targets once the new ones are healthy, then drains the replaced ones. */
   async deploy(spec: ServiceSpec, certificate: Service['certificate']): Promise<DeploymentResult> {
-    const { progress } = this.#rules
     const current = this.#host.current(spec.name)
-    const service: Service = { spec, certificate, targets: [], draining: current?.draining ?? [] }
-    const { kept, added } = this.#plan(service, current)
-    const unchanged = added.length === 0 && current !== undefined && current.targets.length === kept.length
+    const service: Service = { spec, certificate, targets: [], rolloutTargets: [], draining: current?.draining ?? [] }
+    const active = this.#plan(service, current?.targets ?? [], spec.targets)
+    const rollout = this.#plan(service, current?.rolloutTargets ?? [], spec.rollout?.targets ?? [])
+    const added = [...active.added, ...rollout.added]
     const warnings = await this.#awaitHealth(service, added, current !== undefined)
     let replaced: Target[]
     try {
       this.#rules.beforeSwitch?.()
-      replaced = await this.#switch(service, current, kept, added)
+      service.targets = [...active.kept, ...active.added]
+      service.rolloutTargets = [...rollout.kept, ...rollout.added]
+      replaced = await this.#switch(service, current)
     } catch (err) {
       // Nothing switched: the new targets are nobody's, so nothing checks them any more.
       added.forEach((target) => target.stop())
       throw err
     }
-    if (!unchanged) {
-      log('info', 'switched', { service: spec.name, targets: spec.targets })
-      progress(`switched ${spec.name} to ${spec.targets.join(', ')} on ${this.#host.workers.workerPids.length} workers`)
-    } else if (JSON.stringify(current.spec) !== JSON.stringify(spec)) {
-      progress(`${spec.targets.join(', ')} is already live for ${spec.name}: applied the new options`)
-    } else {
-      progress(`${spec.targets.join(', ')} is already live for ${spec.name}`)
-    }
+    const unchanged = current !== undefined && !active.changed && !rollout.changed
+    this.#reportSwitch(service, current, active.changed, rollout.changed)
     const revision = await this.#save(spec.name, current, added)
     this.#retire(service, replaced)
     this.#host.servicesChanged()
@@ -116,21 +112,39 @@ export class Deployment {
     this.#rules.progress(`stopped routing to ${name}`)
     const revision = await this.#save(name, service, [])
     log('info', 'service removed', { service: name })
-    this.#retire(service, service.targets)
+    const targets = [...service.targets, ...service.rolloutTargets]
+    this.#retire(service, targets)
     this.#host.servicesChanged()
-    const [drained] = await Promise.all([this.#drain(service, service.targets), this.#rules.awaitPeers(revision)])
+    const [drained] = await Promise.all([this.#drain(service, targets), this.#rules.awaitPeers(revision)])
     return { unchanged: false, durationMs: Date.now() - this.#startedAt, drained, warnings: [] }
   }
 
   // Private
 
-  /** Which of the current targets stay, and the new ones to add (not yet checked). */
-  #plan(service: Service, current: Service | undefined): { kept: Target[]; added: Target[] } {
-    const kept = current?.targets.filter((target) => service.spec.targets.includes(target.address)) ?? []
-    const added = service.spec.targets
+  /** For one slot: which of its current targets stay, and the new ones to add (not yet checked). */
+  #plan(service: Service, current: readonly Target[], addresses: readonly string[]): { kept: Target[]; added: Target[]; changed: boolean } {
+    const kept = current.filter((target) => addresses.includes(target.address))
+    const added = addresses
       .filter((address) => !kept.some((target) => target.address === address))
       .map((address) => this.#host.createTarget(service, address))
-    return { kept, added }
+    return { kept, added, changed: added.length > 0 || kept.length !== current.length }
+  }
+
+  #reportSwitch({ spec }: Service, current: Service | undefined, activeChanged: boolean, rolloutChanged: boolean): void {
+    const { progress } = this.#rules
+    const workers = this.#host.workers.workerPids.length
+    if (activeChanged || !current) {
+      log('info', 'switched', { service: spec.name, targets: spec.targets })
+      progress(`switched ${spec.name} to ${spec.targets.join(', ')} on ${workers} workers`)
+    }
+    if (rolloutChanged) {
+      const targets = spec.rollout?.targets ?? []
+      log('info', 'rollout targets switched', { service: spec.name, targets })
+      progress(targets.length > 0 ? `rollout targets of ${spec.name} are now ${targets.join(', ')} on ${workers} workers` : `${spec.name} has no rollout targets any more`)
+    }
+    if (activeChanged || rolloutChanged || !current) return
+    if (JSON.stringify(current.spec) !== JSON.stringify(spec)) progress(`${spec.targets.join(', ')} is already live for ${spec.name}: applied the new options`)
+    else progress(`${spec.targets.join(', ')} is already live for ${spec.name}`)
   }
 
   /** Waits for the added targets to be healthy; returns warnings when the rules let it switch anyway. */
@@ -153,16 +167,16 @@ export class Deployment {
     }
   }
 
-  /** Routes the service to its kept and added targets on every worker; returns the replaced ones. */
-  async #switch(service: Service, current: Service | undefined, kept: Target[], added: Target[]): Promise<Target[]> {
-    service.targets = [...kept, ...added]
-    for (const target of service.targets) {
+  /** Routes the service to its targets on every worker; returns the current targets it replaced. */
+  async #switch(service: Service, current: Service | undefined): Promise<Target[]> {
+    const serving = [...service.targets, ...service.rolloutTargets]
+    for (const target of serving) {
       target.setEvents(this.#host.targetEvents(service))
       target.setHealthCheck(service.spec.healthCheck)
     }
     this.#host.route(service.spec.name, service)
     await this.#host.publish()
-    return current?.targets.filter((target) => !kept.includes(target)) ?? []
+    return current ? [...current.targets, ...current.rolloutTargets].filter((target) => !serving.includes(target)) : []
   }
 
   /** Saves the change; one made here that cannot be saved routes back to `previous`. */
@@ -175,7 +189,7 @@ export class Deployment {
         log('error', 'change applied but not saved', { service: name, error: oneLine(err) })
         return 0
       }
-      if (previous) previous.targets.forEach((target) => target.setEvents(this.#host.targetEvents(previous)))
+      if (previous) [...previous.targets, ...previous.rolloutTargets].forEach((target) => target.setEvents(this.#host.targetEvents(previous)))
       this.#host.route(name, previous)
       added.forEach((target) => target.stop())
       await this.#host.publish()

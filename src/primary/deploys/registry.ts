@@ -8,17 +8,18 @@ import { ServiceNotFoundError } from '../../errors'
 import type { DeployRequest, ListResponse, RemoveRequest } from '../../control/protocol'
 import type { RouteTable } from '../../ipc/messages'
 import { formatDuration } from '../../lib/duration'
+import { KeyedLock } from '../../lib/keyed-lock'
 import { log } from '../../lib/logger'
 import {
-  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, normalizeDeployOptions, normalizePathPrefixes, normalizeServiceSpec, type ServiceSpec,
+  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, normalizeDeployOptions, normalizePathPrefixes, normalizeServiceSpec, type DeployOptions, type ServiceSpec,
 } from '../../options'
 import type { FleetMember } from '../fleet/fleet'
 import { NO_PEERS, SHARED_HEALTH_WAIT_MS, type AppliedChange, type Peers, type Progress } from '../fleet/peers'
-import type { ServiceCertificates } from '../tls/service-certificates'
+import type { ServiceCertificate, ServiceCertificates } from '../tls/service-certificates'
 import { STATE_VERSION, type Snapshot, type StateStore } from '../state/state-store'
 import { buildRouteTable } from '../workers/route-table-builder'
 import { TablePublisher } from '../workers/table-publisher'
-import { Deployment, cutNote, type ChangeRules, type DeploymentHost } from './deployment'
+import { Deployment, cutNote, type ChangeRules, type DeploymentHost, type DeploymentResult } from './deployment'
 import type { InflightSource } from './drain'
 import { checkHostsAvailable, ownerOfAllHosts, resolveServiceName } from './host-ownership'
 import type { Service } from './service'
@@ -40,7 +41,7 @@ export class Registry implements FleetMember {
   readonly #services = new Map<string, Service>()
   /** Per service (removed ones too): the revision of its last change in the shared state. */
   readonly #revisions = new Map<string, number>()
-  readonly #locks = new Map<string, Promise<unknown>>()
+  readonly #locks = new KeyedLock()
   readonly #store: StateStore
   readonly #workers: Workers
   readonly #certificates: ServiceCertificates
@@ -61,10 +62,12 @@ export class Registry implements FleetMember {
   /** Restores saved services. Their targets serve at once; health checks resume in the background. */
   restore(snapshot: Snapshot | undefined): void {
     for (const spec of snapshot?.services ?? []) {
-      const service: Service = { spec, certificate: this.#certificates.restore(spec), targets: [], draining: [] }
-      service.targets = spec.targets.map((address) => new Target(address, spec.healthCheck, this.#targetEvents(service), 'healthy'))
+      const service: Service = { spec, certificate: this.#certificates.restore(spec), targets: [], rolloutTargets: [], draining: [] }
+      const restored = (address: string) => new Target(address, spec.healthCheck, this.#targetEvents(service), 'healthy')
+      service.targets = spec.targets.map(restored)
+      service.rolloutTargets = (spec.rollout?.targets ?? []).map(restored)
       this.#services.set(spec.name, service)
-      service.targets.forEach((target) => target.beginHealthChecks())
+      for (const target of [...service.targets, ...service.rolloutTargets]) target.beginHealthChecks()
     }
     for (const [name, revision] of Object.entries(snapshot?.revisions ?? {})) this.#revisions.set(name, revision)
     if (this.#services.size > 0) log('info', 'state restored', { services: [...this.#services.keys()] })
@@ -81,6 +84,7 @@ export class Registry implements FleetMember {
     const services = [...this.#services.values()].map((service) => ({
       spec: service.spec,
       targets: service.targets,
+      rolloutTargets: service.rolloutTargets,
       tlsRedirect: certificates.redirects(service.spec, service.certificate),
       acmeChallenges: service.certificate.kind === 'automatic',
     }))
@@ -116,19 +120,33 @@ export class Registry implements FleetMember {
     const maxWaitMs = options.deployTimeoutMs + SHARED_HEALTH_WAIT_MS + spec.drainTimeoutMs
     return this.#peers.exclusive(spec.name, maxWaitMs, progress, async () => {
       await this.#peers.catchUp(spec.name)
-      return this.#withLock(spec.name, async () => {
-        checkHostsAvailable(this.services(), spec)
+      return this.#locks.run(spec.name, async () => {
+        // A deploy never touches the rollout slot.
+        const rollout = this.#services.get(spec.name)?.spec.rollout
+        const next = rollout ? { ...spec, rollout } : spec
+        checkHostsAvailable(this.services(), next)
         log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
-        const deployment = new Deployment(this.#deploymentHost, {
-          ...this.#localRules(spec.name, spec.drainTimeoutMs, progress),
-          healthWaitMs: options.deployTimeoutMs,
-          force: options.force,
-          // Another service may have taken one of these hosts while this one waited for health.
-          beforeSwitch: () => checkHostsAvailable(this.services(), spec),
-        })
-        const result = await deployment.deploy(spec, certificate)
+        const result = await this.#run(next, certificate, options, progress)
         log('info', 'deploy finished', { service: spec.name, durationMs: result.durationMs })
         return result.unchanged ? `deployed ${spec.name} (no change of target)` : `deployed ${spec.name} in ${formatDuration(result.durationMs)}`
+      })
+    })
+  }
+
+  /**
+   * Changes an existing service's spec (`edit` gets the current one) through the same sequence
+   * as a deploy: new targets are health-checked, replaced ones drained.
+   */
+  async update(name: string, edit: (current: ServiceSpec) => ServiceSpec, options: DeployOptions, progress: Progress): Promise<DeploymentResult> {
+    const drainTimeoutMs = this.#services.get(name)?.spec.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS
+    await this.#store.check?.()
+    return this.#peers.exclusive(name, options.deployTimeoutMs + SHARED_HEALTH_WAIT_MS + drainTimeoutMs, progress, async () => {
+      await this.#peers.catchUp(name)
+      return this.#locks.run(name, async () => {
+        const current = this.#services.get(name)
+        if (!current) throw new ServiceNotFoundError(`service ${name} not found`)
+        const spec = normalizeServiceSpec(edit(current.spec))
+        return this.#run(spec, current.certificate, options, progress)
       })
     })
   }
@@ -139,7 +157,7 @@ export class Registry implements FleetMember {
     const maxWaitMs = DEFAULT_DEPLOY_TIMEOUT_MS + SHARED_HEALTH_WAIT_MS + (this.#services.get(name)?.spec.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS)
     return this.#peers.exclusive(name, maxWaitMs, progress, async () => {
       await this.#peers.catchUp(name)
-      return this.#withLock(name, async () => {
+      return this.#locks.run(name, async () => {
         const service = this.#services.get(name)
         if (!service) throw new ServiceNotFoundError(`service ${name} not found`)
         const rules = { ...this.#localRules(name, service.spec.drainTimeoutMs, progress), healthWaitMs: 0, force: false }
@@ -154,7 +172,7 @@ export class Registry implements FleetMember {
    * health checks from here, switch, drain. Nothing is shared back but the report.
    */
   async applyShared(name: string, revision: number, spec: ServiceSpec | undefined): Promise<AppliedChange | undefined> {
-    return this.#withLock(name, async () => {
+    return this.#locks.run(name, async () => {
       if (this.revisionOf(name) >= revision) return undefined
       this.#revisions.set(name, revision)
       const current = this.#services.get(name)
@@ -216,10 +234,20 @@ export class Registry implements FleetMember {
   }
 
   stopHealthChecks(): void {
-    for (const service of this.#services.values()) service.targets.forEach((target) => target.stop())
+    for (const service of this.#services.values()) [...service.targets, ...service.rolloutTargets].forEach((target) => target.stop())
   }
 
   // Private
+
+  #run(spec: ServiceSpec, certificate: ServiceCertificate, options: DeployOptions, progress: Progress): Promise<DeploymentResult> {
+    return new Deployment(this.#deploymentHost, {
+      ...this.#localRules(spec.name, spec.drainTimeoutMs, progress),
+      healthWaitMs: options.deployTimeoutMs,
+      force: options.force,
+      // Another service may have taken one of these hosts while this one waited for health.
+      beforeSwitch: () => checkHostsAvailable(this.services(), spec),
+    }).deploy(spec, certificate)
+  }
 
   /** The rules of a change made here: it fails on unhealthy targets, and is undone if Redis refuses it. */
   #localRules(name: string, drainTimeoutMs: number, progress: Progress): Omit<ChangeRules, 'healthWaitMs' | 'force'> {
@@ -244,7 +272,7 @@ export class Registry implements FleetMember {
         if (service) services.set(name, service)
         else services.delete(name)
       },
-      routedAddresses: () => new Set([...services.values()].flatMap((service) => service.targets.map((target) => target.address))),
+      routedAddresses: () => new Set([...services.values()].flatMap((service) => [...service.targets, ...service.rolloutTargets].map((target) => target.address))),
       publish: () => this.#tables.publish(),
       servicesChanged: () => this.#certificates.manage(services.values()),
       createTarget: (service, address) => new Target(address, service.spec.healthCheck, this.#targetEvents(service), 'adding'),
@@ -265,17 +293,5 @@ export class Registry implements FleetMember {
 
   #snapshot(): Snapshot {
     return { version: STATE_VERSION, services: this.services() }
-  }
-
-  async #withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(name) ?? Promise.resolve()
-    const run = previous.catch(() => {}).then(work)
-    const settled = run.catch(() => {})
-    this.#locks.set(name, settled)
-    try {
-      return await run
-    } finally {
-      if (this.#locks.get(name) === settled) this.#locks.delete(name)
-    }
   }
 }

@@ -1,5 +1,5 @@
 /** How each service stands, as `mproxy list` shows it: its options, targets and certificates. */
-import type { HealthCheckOptions } from '../../options'
+import type { HealthCheckOptions, RolloutSplit } from '../../options'
 import type { HostCertificateStatus } from '../tls/certificate-status'
 import type { ServiceCertificates } from '../tls/service-certificates'
 import type { InflightSource } from './drain'
@@ -9,6 +9,8 @@ import type { TargetState } from './target'
 export interface TargetStatus {
   address: string
   health: TargetState
+  /** `rollout` for the targets of `mproxy rollout deploy`. */
+  slot: 'active' | 'rollout'
   /** Requests and upgraded sockets in flight, summed over all workers. */
   inflight: number
 }
@@ -27,11 +29,13 @@ export interface ServiceStatus {
   drainTimeoutMs: number
   drainWebSockets: boolean
   targetTimeoutMs: number
+  /** Which requests go to the rollout targets; absent when none do. */
+  rolloutSplit?: RolloutSplit
 }
 
 /** `list`'s view of a service: its live targets, then those still draining. */
 export function serviceStatus(
-  { spec, targets, draining, certificate }: Service,
+  { spec, targets, rolloutTargets, draining, certificate }: Service,
   certificates: ServiceCertificates,
   workers: InflightSource,
 ): ServiceStatus {
@@ -47,9 +51,11 @@ export function serviceStatus(
     drainTimeoutMs: spec.drainTimeoutMs,
     drainWebSockets: spec.drainWebSockets,
     targetTimeoutMs: spec.targetTimeoutMs,
-    targets: [...targets, ...draining].map((target) => ({
+    rolloutSplit: spec.rollout?.split,
+    targets: [...targets, ...rolloutTargets, ...draining].map((target) => ({
       address: target.address,
       health: target.state,
+      slot: rolloutTargets.includes(target) ? 'rollout' : 'active',
       inflight: workers.inflight(target.address),
     })),
   }

@@ -8,6 +8,8 @@ export interface Service {
   certificate: ServiceCertificate
   /** The targets that get traffic (the healthy ones among them). */
   targets: Target[]
+  /** The rollout slot's targets (`mproxy rollout deploy`), which get the requests `spec.rollout.split` picks. */
+  rolloutTargets: Target[]
   /** Replaced targets still finishing their requests, shown by `list`. */
   draining: Target[]
 }

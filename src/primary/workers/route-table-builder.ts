@@ -9,6 +9,7 @@ import type { ServiceSpec } from '../../options'
 export interface RoutedService {
   spec: ServiceSpec
   targets: ReadonlyArray<{ readonly address: string; readonly state: string }>
+  rolloutTargets: ReadonlyArray<{ readonly address: string; readonly state: string }>
   /** Plain HTTP is redirected to HTTPS (TLS with a certificate to serve, and redirects on). */
   tlsRedirect: boolean
   /** HTTP-01 challenges are answered for its hosts (automatic certificates). */
@@ -31,19 +32,26 @@ export function buildRouteTable(version: number, services: Iterable<RoutedServic
   }
 }
 
-function routeService({ spec, targets, tlsRedirect, acmeChallenges }: RoutedService): RouteService {
-  const healthy = targets.filter((target) => target.state === 'healthy')
+function routeService({ spec, targets, rolloutTargets, tlsRedirect, acmeChallenges }: RoutedService): RouteService {
   return {
     name: spec.name,
     hosts: spec.hosts,
     pathPrefixes: spec.pathPrefixes,
     stripPathPrefix: spec.stripPathPrefix,
     scopeCookiePaths: spec.scopeCookiePaths,
-    // With no healthy target, trying them all beats answering 503 on a health-check blip.
-    targets: (healthy.length > 0 ? healthy : targets).map((target) => target.address),
+    targets: routable(targets),
+    rolloutTargets: routable(rolloutTargets),
+    // Without a split nobody is sent to the rollout targets.
+    rolloutSplit: spec.rollout?.split,
     targetTimeoutMs: spec.targetTimeoutMs,
     drainWebSockets: spec.drainWebSockets,
     tlsRedirect,
     acmeChallenges,
   }
+}
+
+function routable(targets: RoutedService['targets']): string[] {
+  const healthy = targets.filter((target) => target.state === 'healthy')
+  // With no healthy target, trying them all beats answering 503 on a health-check blip.
+  return (healthy.length > 0 ? healthy : targets).map((target) => target.address)
 }
