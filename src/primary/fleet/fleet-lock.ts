@@ -14,6 +14,8 @@ const RETRY_MS = 200
 
 const EXTEND_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+// KEYS: a lock. ARGV: a TTL. Gives a lock without expiry the TTL a node's has; returns 1 if it did.
+const BOUND_SCRIPT = `if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1 end return 0`
 
 export class FleetLock {
   readonly #redis: Redis
@@ -45,7 +47,13 @@ export class FleetLock {
     const value = `${node} ${randomUUID()}`
     try {
       if (await redis.set(key, value, 'PX', LOCK_TTL_MS, 'NX')) return new FleetLock(redis, key, value)
-      return { holder: (await redis.get(key))?.split(' ')[0] ?? '' }
+      const holder = (await redis.get(key))?.split(' ')[0] ?? ''
+      // Every node's lock expires. One that does not was written by someone else (by hand, say):
+      // rather than hold every change up for ever, it expires like the lock of a node that died.
+      if (Number(await redis.eval(BOUND_SCRIPT, 1, key, LOCK_TTL_MS)) === 1) {
+        log('warn', 'fleet lock without expiry in redis: it expires like a node\'s', { key, holder, expiresIn: formatDuration(LOCK_TTL_MS) })
+      }
+      return { holder }
     } catch (err) {
       throw new StateFileError(`cannot reach redis to lock ${what}: ${oneLine(err)}`)
     }

@@ -6,8 +6,11 @@
  */
 import os from 'node:os'
 import type { Redis } from 'ioredis'
+import * as v from 'valibot'
 import { AlreadyRunningError } from '../../errors'
+import { log } from '../../lib/logger'
 import type { AppliedChange } from './peers'
+import { ALIVE_CLAIM, APPLIED_REPORT, NODE_RECORD, UnreadableRecords, recordName } from './redis-records'
 
 export const HEARTBEAT_INTERVAL_MS = 1_000
 /** A node that has not heartbeaten for this long is gone: nobody waits for it. */
@@ -38,7 +41,8 @@ export interface NodeStatus {
   version: string
 }
 
-interface NodeRecord {
+/** What a node writes about itself at every heartbeat (checked on reading by NODE_RECORD). */
+export interface NodeRecord {
   pid: number
   hostname: string
   version: string
@@ -60,6 +64,8 @@ export class FleetNodes {
   readonly #redis: Redis
   readonly #prefix: string
   readonly #version: string
+  readonly #badNodes = new UnreadableRecords('unreadable node record in redis: ignored')
+  readonly #badReports = new UnreadableRecords('unreadable report in redis: taken as not reported yet')
 
   constructor(redis: Redis, prefix: string, self: string, version: string) {
     this.#redis = redis
@@ -88,8 +94,14 @@ export class FleetNodes {
     } catch {
       return // Redis is down at start; the heartbeat claims the name once it is back.
     }
-    const [hostname, pid] = (holder ?? '').split(' ')
-    if (holder !== null && hostname !== os.hostname()) {
+    if (holder === null) return
+    if (!v.safeParse(ALIVE_CLAIM, holder).success) {
+      // Not written by a node: it names no one to refuse the name for, and the heartbeat overwrites it.
+      log('warn', 'unreadable node claim in redis: ignored', { record: this.#aliveKey(this.self), value: holder.slice(0, 100) })
+      return
+    }
+    const [hostname, pid] = holder.split(' ')
+    if (hostname !== os.hostname()) {
       throw new AlreadyRunningError(`node name ${this.self} is taken by a live mproxy on ${hostname} (pid ${pid}); give each node its own --node-name`)
     }
   }
@@ -102,26 +114,27 @@ export class FleetNodes {
     await this.#redis.eval(LEAVE_SCRIPT, 1, this.#aliveKey(this.self), this.#aliveValue)
   }
 
-  /** The oldest revision of the shared state a live node has read: 0 when none is live. */
+  /**
+   * The oldest revision of the shared state a live node has read: 0 when none is live. A live
+   * node whose record is unreadable counts as having read nothing, which holds pruning back
+   * until its next heartbeat rewrites the record: pruning only saves space.
+   */
   async oldestLiveRevision(): Promise<number> {
-    const records = await this.#redis.hgetall(this.#nodesKey)
-    const names = Object.keys(records)
-    if (names.length === 0) return 0
-    const alive = await this.#redis.mget(names.map((name) => this.#aliveKey(name)))
-    const revisions = names.filter((_, index) => alive[index] !== null).map((name) => (JSON.parse(records[name]) as NodeRecord).revision ?? 0)
-    return revisions.length === 0 ? 0 : Math.min(...revisions)
+    const nodes = await this.#liveRecords()
+    return nodes.size === 0 ? 0 : Math.min(...[...nodes.values()].map((record) => record?.revision ?? 0))
   }
 
-  /** The live nodes, sorted by name, each with the revision of the state it loaded at start. */
+  /**
+   * The live nodes, sorted by name, each with the revision of the state it loaded at start. A
+   * live node whose record is unreadable is still waited for (its alive key says it is there),
+   * as one that did not start with any change.
+   */
   async live(): Promise<Map<string, number>> {
-    const records = await this.#redis.hgetall(this.#nodesKey)
-    const names = Object.keys(records).sort()
-    if (names.length === 0) return new Map()
-    const alive = await this.#redis.mget(names.map((name) => this.#aliveKey(name)))
-    return new Map(names.filter((_, index) => alive[index] !== null)
-      .map((name) => [name, (JSON.parse(records[name]) as NodeRecord).startedWith ?? 0]))
+    const nodes = await this.#liveRecords()
+    return new Map([...nodes].map(([name, record]) => [name, record?.startedWith ?? 0]))
   }
 
+  /** Every node listed in Redis; one whose record is unreadable is left out, and left in Redis. */
   async list(): Promise<NodeStatus[]> {
     const records = await this.#redis.hgetall(this.#nodesKey)
     const names = Object.keys(records).sort()
@@ -129,7 +142,8 @@ export class FleetNodes {
     const alive = await this.#redis.mget(names.map((name) => this.#aliveKey(name)))
     const nodes: NodeStatus[] = []
     for (const [index, name] of names.entries()) {
-      const record = JSON.parse(records[name]) as NodeRecord
+      const record = this.#readNode(name, records[name])
+      if (!record) continue
       const live = alive[index] !== null
       if (!live && Date.now() - record.heartbeatAt > GONE_NODE_KEPT_MS) {
         await this.#redis.hdel(this.#nodesKey, name)
@@ -148,12 +162,34 @@ export class FleetNodes {
     await this.#redis.multi().hset(key, this.self, JSON.stringify(report)).expire(key, APPLIED_KEPT_S).exec()
   }
 
+  /**
+   * The reports on the service's changes, by node. An unreadable one is left out: its node counts
+   * as not having reported yet, which the wait for it bounds, and its next report replaces it.
+   */
   async appliedReports(service: string): Promise<Map<string, AppliedReport>> {
-    const reports = await this.#redis.hgetall(this.#appliedKey(service))
-    return new Map(Object.entries(reports).map(([node, text]) => [node, JSON.parse(text) as AppliedReport]))
+    const key = this.#appliedKey(service)
+    const reports = new Map<string, AppliedReport>()
+    for (const [node, text] of Object.entries(await this.#redis.hgetall(key))) {
+      const report = this.#badReports.read(APPLIED_REPORT, recordName(key, node), text)
+      if (report) reports.set(node, report)
+    }
+    return reports
   }
 
   // Private
+
+  /** The live nodes, sorted by name, with their records (undefined when unreadable). */
+  async #liveRecords(): Promise<Map<string, NodeRecord | undefined>> {
+    const records = await this.#redis.hgetall(this.#nodesKey)
+    const names = Object.keys(records).sort()
+    if (names.length === 0) return new Map()
+    const alive = await this.#redis.mget(names.map((name) => this.#aliveKey(name)))
+    return new Map(names.filter((_, index) => alive[index] !== null).map((name) => [name, this.#readNode(name, records[name])]))
+  }
+
+  #readNode(name: string, text: string): NodeRecord | undefined {
+    return this.#badNodes.read(NODE_RECORD, recordName(this.#nodesKey, name), text)
+  }
 
   /** Who holds the name: `<hostname> <pid>`. */
   get #aliveValue(): string {

@@ -11,11 +11,18 @@
  *   disconnected, so nodes also compare `revision` on every heartbeat, and read every record then.
  *
  * Each change is one Lua script, so the host check, the record and the revision are atomic.
+ *
+ * A record that does not pass SERVICE_RECORD is never applied, and never deleted: a node goes
+ * on serving what it had (or, at start, its local copy), and the next deploy or removal of the
+ * service replaces the record. The scripts step over such records too, so one bad record holds
+ * up no change of another service.
  */
 import { randomUUID } from 'node:crypto'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { StateFileError, defaultServiceTakenError, hostTakenError, oneLine } from '../../errors'
-import { normalizeServiceSpec, type ServiceSpec } from '../../options'
+import { parseWith } from '../../lib/schema'
+import type { ServiceSpec } from '../../options'
+import { REVISION_COUNTER, SERVICE_RECORD, UnreadableRecords, recordName } from '../fleet/redis-records'
 
 export interface SharedRecord {
   revision: number
@@ -23,6 +30,14 @@ export interface SharedRecord {
   origin: string
   /** Undefined once the service is removed. */
   spec?: ServiceSpec
+}
+
+/** Every record, with the head it was read at. */
+export interface SharedRead {
+  head: SharedHead
+  records: Map<string, SharedRecord>
+  /** Services whose record is unreadable: neither applied nor taken as gone. */
+  unreadable: Set<string>
 }
 
 export interface SharedHead {
@@ -41,8 +56,9 @@ if ARGV[3] ~= '' then
   local all = redis.call('HGETALL', KEYS[3])
   for i = 1, #all, 2 do
     if all[i] ~= ARGV[1] then
-      local other = cjson.decode(all[i + 1])
-      if other.spec then
+      -- An unreadable record claims no host: no node serves it from Redis.
+      local ok, other = pcall(cjson.decode, all[i + 1])
+      if ok and type(other) == 'table' and type(other.spec) == 'table' and type(other.spec.hosts) == 'table' then
         if #hosts == 0 and #other.spec.hosts == 0 then return redis.error_reply('HOSTLESS ' .. all[i]) end
         for _, host in ipairs(other.spec.hosts) do
           if wanted[host] then return redis.error_reply('HOST ' .. host .. ' ' .. all[i]) end
@@ -71,13 +87,14 @@ redis.call('PUBLISH', ARGV[2], 1)
 return 1
 `
 
-// KEYS: services. ARGV: revision. Deletes the tombstones of that revision or older; returns how many.
+// KEYS: services. ARGV: revision. Deletes the tombstones of that revision or older; returns how
+// many. An unreadable record is no tombstone: it is kept.
 const PRUNE_SCRIPT = `
 local all = redis.call('HGETALL', KEYS[1])
 local pruned = 0
 for i = 1, #all, 2 do
-  local record = cjson.decode(all[i + 1])
-  if record.removed and record.revision <= tonumber(ARGV[1]) then
+  local ok, record = pcall(cjson.decode, all[i + 1])
+  if ok and type(record) == 'table' and record.removed == true and type(record.revision) == 'number' and record.revision <= tonumber(ARGV[1]) then
     redis.call('HDEL', KEYS[1], all[i])
     pruned = pruned + 1
   end
@@ -90,6 +107,7 @@ export class SharedState {
   readonly #redis: Redis
   readonly #keys: [epoch: string, revision: string, services: string]
   readonly #label: string
+  readonly #badRecords = new UnreadableRecords('unreadable service record in redis: not applied; deploy or remove the service to replace it', 'error')
   /** What this node last read in full; a different epoch later means Redis lost its data meanwhile. */
   #lastRead: SharedHead = { epoch: null, revision: 0 }
 
@@ -104,27 +122,46 @@ export class SharedState {
     return this.#lastRead
   }
 
+  /** The keys of the head, for a caller that reads them in a pipeline of its own (see headFrom). */
+  get headKeys(): [epoch: string, revision: string] {
+    return [this.#keys[0], this.#keys[1]]
+  }
+
+  /**
+   * The head from the values of its keys. A revision counter that is not a number throws: no
+   * change can be ordered against it (INCR fails too) until someone sets it right.
+   */
+  headFrom(epoch: string | null, revision: string | null): SharedHead {
+    return { epoch, revision: parseWith(REVISION_COUNTER, `redis record ${this.#keys[1]}`, revision, StateFileError) }
+  }
+
   /** The cheap part, compared on every heartbeat. */
   async head(): Promise<SharedHead> {
-    const [epoch, revision] = await this.#run('read', () => this.#redis.mget(this.#keys[0], this.#keys[1]))
-    return { epoch, revision: Number(revision ?? 0) }
+    const [epoch, revision] = await this.#run('read', () => this.#redis.mget(...this.headKeys))
+    return this.headFrom(epoch, revision)
   }
 
   /** Every record, read atomically with the head, which it remembers. */
-  async read(): Promise<{ head: SharedHead; records: Map<string, SharedRecord> }> {
+  async read(): Promise<SharedRead> {
     const [epoch, revision, hash] = await this.#run('read', () =>
       replies(this.#redis.multi().get(this.#keys[0]).get(this.#keys[1]).hgetall(this.#keys[2]))) as [string | null, string | null, Record<string, string>]
+    const head = this.headFrom(epoch, revision)
     const records = new Map<string, SharedRecord>()
-    for (const [name, text] of Object.entries(hash ?? {})) records.set(name, parseRecord(name, text, this.#label))
-    this.#lastRead = { epoch, revision: Number(revision ?? 0) }
-    return { head: this.#lastRead, records }
+    const unreadable = new Set<string>()
+    for (const [name, text] of Object.entries(hash ?? {})) {
+      const record = this.#parse(name, text)
+      if (record) records.set(name, record)
+      else unreadable.add(name)
+    }
+    this.#lastRead = head
+    return { head, records, unreadable }
   }
 
-  /** One service's record, read atomically with the epoch. */
+  /** One service's record, read atomically with the epoch; undefined when missing or unreadable. */
   async readOne(name: string): Promise<{ epoch: string | null; record: SharedRecord | undefined }> {
     const [epoch, text] = await this.#run('read', () =>
       replies(this.#redis.multi().get(this.#keys[0]).hget(this.#keys[2], name))) as [string | null, string | null]
-    return { epoch, record: text === null ? undefined : parseRecord(name, text, this.#label) }
+    return { epoch, record: text === null ? undefined : this.#parse(name, text) }
   }
 
   /** Records a deploy (`spec`) or removal (`undefined`) made through `origin`; returns its revision. */
@@ -154,6 +191,17 @@ export class SharedState {
     return Number(seeded) === 1
   }
 
+  /** The record of service `name`, or undefined when unreadable (logged, once per content). */
+  #parse(name: string, text: string): SharedRecord | undefined {
+    const where = recordName(this.#keys[2], name)
+    return this.#badRecords.readAs(SERVICE_RECORD, where, text, (record) => {
+      if (record.spec && record.spec.name !== name) {
+        throw new StateFileError(`invalid redis record ${where} (spec.name): the service is named ${record.spec.name}`)
+      }
+      return record
+    })
+  }
+
   async #run<T>(what: string, command: () => Promise<T>): Promise<T> {
     try {
       return await command()
@@ -169,16 +217,6 @@ async function replies(transaction: ChainableCommander): Promise<unknown[]> {
     if (err) throw err
     return value
   })
-}
-
-function parseRecord(name: string, text: string, label: string): SharedRecord {
-  try {
-    const data = JSON.parse(text) as SharedRecord & { removed?: boolean }
-    if (!Number.isInteger(data.revision)) throw new Error('no revision')
-    return { revision: data.revision, origin: String(data.origin), spec: data.spec ? normalizeServiceSpec(data.spec) : undefined }
-  } catch (err) {
-    throw new StateFileError(`service ${name} in redis ${label} is invalid: ${oneLine(err)}`)
-  }
 }
 
 function commitError(err: unknown, label: string): Error {
