@@ -84,8 +84,12 @@ describe('unreadable records in redis (real redis-server)', () => {
 
     const file = new FileStateStore(makeStateDir())
     await file.save({ version: 1, services: [spec('web', ['a.test'])] })
-    const store = new RedisStateStore({ redis: createRedisClient(`unix://${redis.options.path}`), shared, file, node: 'n1', label: 'test', prefix: 'test:' })
-    onCleanup(() => store.close())
+    const connection = createRedisClient(`unix://${redis.options.path}`)
+    const store = new RedisStateStore({ redis: connection, shared, file, node: 'n1', label: 'test', prefix: 'test:' })
+    onCleanup(() => {
+      store.close()
+      connection.disconnect()
+    })
     const logs = await logsOf(async () => {
       expect((await store.load())?.services.map((service) => service.name)).toEqual(['web'])
     })

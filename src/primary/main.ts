@@ -150,6 +150,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       await fs.rm(socketPath, { force: true })
     }
     store.close?.()
+    shared?.close()
     log('info', 'stopped', { exitCode })
     flushLogs()
     process.exit(exitCode)

@@ -68,7 +68,6 @@ export class Fleet implements Peers {
     clearInterval(this.#heartbeat)
     clearInterval(this.#pruning)
     await this.nodes.leave().catch(() => {})
-    this.#subscriber.disconnect()
   }
 
   list(): Promise<NodeStatus[]> {

@@ -16,6 +16,8 @@ export interface SharedParts {
   store: StateStore
   fleet: Fleet
   certificates(files: CertificateFiles): CertificateStore
+  /** Closes both Redis connections: this is their one owner; the parts above only use them. */
+  close(): void
 }
 
 /** The Redis client is loaded only when Redis is used. */
@@ -37,5 +39,9 @@ export async function connectRedis(options: RedisOptions, file: StateStore, vers
       pruneIntervalMs: process.env.MPROXY_FLEET_PRUNE_INTERVAL ? parseDuration(process.env.MPROXY_FLEET_PRUNE_INTERVAL, 'MPROXY_FLEET_PRUNE_INTERVAL') : DEFAULT_PRUNE_INTERVAL_MS,
     }),
     certificates: (files) => new SharedCertificates({ redis, subscriber, files, node: options.node, prefix: options.prefix, channel: certificatesChannel }),
+    close: () => {
+      subscriber.disconnect()
+      redis.disconnect()
+    },
   }
 }

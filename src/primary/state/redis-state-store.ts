@@ -93,7 +93,6 @@ export class RedisStateStore implements StateStore {
 
   close(): void {
     clearTimeout(this.#copyRetry)
-    this.#redis.disconnect()
   }
 
   async #writeCopy(snapshot: Snapshot): Promise<void> {
