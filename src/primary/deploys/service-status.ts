@@ -1,5 +1,5 @@
 /** How each service stands, as `mproxy list` shows it: its options, targets and certificates. */
-import type { HealthCheckOptions, RolloutSplit } from '../../options'
+import type { RolloutSplit, ServiceSpec } from '../../options'
 import type { HostCertificateStatus } from '../tls/certificate-status'
 import type { ServiceCertificates } from '../tls/service-certificates'
 import type { InflightSource } from './drain'
@@ -15,20 +15,12 @@ export interface TargetStatus {
   inflight: number
 }
 
-export interface ServiceStatus {
-  name: string
-  hosts: string[]
-  pathPrefixes: string[]
-  stripPathPrefix: boolean
-  scopeCookiePaths: boolean
+/** Every option of the service as deployed (see ServiceSpec), with its targets' state and its certificates. */
+export interface ServiceStatus extends Omit<ServiceSpec, 'targets' | 'rollout'> {
+  /** Active targets, then rollout targets, then replaced ones still draining. */
   targets: TargetStatus[]
-  tls: boolean
   /** One entry per host for automatic certificates; one for a provided certificate. */
   certificates: HostCertificateStatus[]
-  healthCheck: HealthCheckOptions
-  drainTimeoutMs: number
-  drainWebSockets: boolean
-  targetTimeoutMs: number
   /** Which requests go to the rollout targets; absent when none do. */
   rolloutSplit?: RolloutSplit
 }
@@ -39,19 +31,11 @@ export function serviceStatus(
   certificates: ServiceCertificates,
   workers: InflightSource,
 ): ServiceStatus {
+  const { targets: _targets, rollout, ...options } = spec
   return {
-    name: spec.name,
-    hosts: spec.hosts,
-    pathPrefixes: spec.pathPrefixes,
-    stripPathPrefix: spec.stripPathPrefix,
-    scopeCookiePaths: spec.scopeCookiePaths,
-    tls: spec.tls,
+    ...options,
     certificates: certificates.status(spec, certificate),
-    healthCheck: spec.healthCheck,
-    drainTimeoutMs: spec.drainTimeoutMs,
-    drainWebSockets: spec.drainWebSockets,
-    targetTimeoutMs: spec.targetTimeoutMs,
-    rolloutSplit: spec.rollout?.split,
+    rolloutSplit: rollout?.split,
     targets: [...targets, ...rolloutTargets, ...draining].map((target) => ({
       address: target.address,
       health: target.state,
