@@ -4,6 +4,7 @@
  * last request finishes.
  */
 import type { RouteService, RouteTable } from '../ipc/messages'
+import type { RequestMetrics, ServiceMetrics } from './request-metrics'
 import { Router, type Binding } from './router'
 import { TargetProxy, type TargetProxyEvents, type UpstreamSettings } from './target-proxy'
 
@@ -16,10 +17,13 @@ export class ServiceRoute {
   readonly targetTimeoutMs: number
   readonly tlsRedirect: boolean
   readonly acmeChallenges: boolean
+  /** Where its requests are counted; undefined when metrics are off. */
+  readonly metrics: ServiceMetrics | undefined
+  readonly excludeMetricsPaths: readonly string[]
   readonly #targets: TargetProxy[]
   #next = 0
 
-  constructor(service: RouteService, targets: TargetProxy[]) {
+  constructor(service: RouteService, targets: TargetProxy[], metrics: ServiceMetrics | undefined) {
     this.name = service.name
     this.hosts = service.hosts
     this.pathPrefixes = service.pathPrefixes
@@ -28,6 +32,8 @@ export class ServiceRoute {
     this.targetTimeoutMs = service.targetTimeoutMs
     this.tlsRedirect = service.tlsRedirect
     this.acmeChallenges = service.acmeChallenges
+    this.metrics = metrics
+    this.excludeMetricsPaths = service.excludeMetricsPaths
     this.#targets = targets
   }
 
@@ -47,15 +53,20 @@ export class WorkerRoutes {
   version = 0
   /** Key thumbprint of the ACME account: the answer to a challenge is `token.thumbprint`. */
   acmeThumbprint = ''
+  /** Where requests no service matched are counted (service ""); undefined when metrics are off. */
+  readonly unroutedMetrics: ServiceMetrics | undefined
   #router = new Router<ServiceRoute>([])
   #services: ServiceRoute[] = []
   readonly #targets = new Map<string, TargetProxy>()
   readonly #events: TargetProxyEvents
   readonly #settings: UpstreamSettings
+  readonly #metrics: RequestMetrics | undefined
 
-  constructor(events: TargetProxyEvents, settings: UpstreamSettings) {
+  constructor(events: TargetProxyEvents, settings: UpstreamSettings, metrics?: RequestMetrics) {
     this.#events = events
     this.#settings = settings
+    this.#metrics = metrics
+    this.unroutedMetrics = metrics?.service('')
   }
 
   /** The service (and the prefix it matched) for a Host header and request target. */
@@ -81,7 +92,7 @@ export class WorkerRoutes {
         }
         return target
       })
-      return new ServiceRoute(service, targets)
+      return new ServiceRoute(service, targets, this.#metrics?.service(service.name))
     })
     // The deploy that replaces a target decides whether its WebSockets drain or close now.
     const drainWebSockets = new Map(table.services.map((service) => [service.name, service.drainWebSockets]))

@@ -27,6 +27,7 @@ export interface ServiceStatus {
   drainTimeoutMs: number
   drainWebSockets: boolean
   targetTimeoutMs: number
+  excludeMetricsPaths: string[]
 }
 
 /** `list`'s view of a service: its live targets, then those still draining. */
@@ -47,6 +48,7 @@ export function serviceStatus(
     drainTimeoutMs: spec.drainTimeoutMs,
     drainWebSockets: spec.drainWebSockets,
     targetTimeoutMs: spec.targetTimeoutMs,
+    excludeMetricsPaths: spec.excludeMetricsPaths,
     targets: [...targets, ...draining].map((target) => ({
       address: target.address,
       health: target.state,

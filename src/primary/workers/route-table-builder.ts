@@ -44,6 +44,7 @@ function routeService({ spec, targets, tlsRedirect, acmeChallenges }: RoutedServ
     targetTimeoutMs: spec.targetTimeoutMs,
     drainWebSockets: spec.drainWebSockets,
     tlsRedirect,
+    excludeMetricsPaths: spec.excludeMetricsPaths,
     acmeChallenges,
   }
 }
