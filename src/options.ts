@@ -70,6 +70,12 @@ export interface ServiceSpec {
   tls: boolean
   /** With TLS, answer plain HTTP with a redirect to HTTPS. Default true. */
   tlsRedirect: boolean
+  /**
+   * Paths whose requests the metrics do not count (still logged), compared exactly with the path
+   * the app sees (prefix stripped) without the query: `/up` matches `/up?x=1`, not `/up/x`.
+   * Default none.
+   */
+  excludeMetricsPaths: string[]
   /** Absolute paths of a PEM certificate (chain) and its key provided by the operator. */
   tlsCertificatePath?: string
   tlsPrivateKeyPath?: string
@@ -126,6 +132,7 @@ const SERVICE_SPEC_INPUT = v.looseObject({
   drainWebSockets: v.optional(v.boolean()),
   tls: v.optional(v.boolean()),
   tlsRedirect: v.optional(v.boolean()),
+  excludeMetricsPaths: v.optional(v.array(v.string())),
   tlsCertificatePath: optionalText,
   tlsPrivateKeyPath: optionalText,
   rollout: v.optional(v.looseObject({
@@ -161,6 +168,7 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     targetTimeoutMs: checkTimeout('target timeout', input.targetTimeoutMs ?? DEFAULT_TARGET_TIMEOUT_MS),
     drainTimeoutMs: checkTimeout('drain timeout', input.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, { allowZero: true }),
     drainWebSockets: input.drainWebSockets === true,
+    excludeMetricsPaths: normalizeMetricsPaths(input.excludeMetricsPaths),
     ...tls,
     ...(input.rollout && { rollout: normalizeRollout(input.rollout) }),
   }
@@ -189,6 +197,14 @@ export function normalizePathPrefixes(input: string[] | undefined): string[] {
     return path
   })
   return prefixes.length === 0 ? ['/'] : [...new Set(prefixes)]
+}
+
+/** Each a path without query or fragment; duplicates dropped. */
+function normalizeMetricsPaths(input: string[] | undefined): string[] {
+  for (const path of input ?? []) {
+    if (!/^\/[^\s?#]*$/.test(path)) throw new InvalidOptionError(`invalid metrics path "${path}": expected a path such as /up, without a query`)
+  }
+  return [...new Set(input ?? [])]
 }
 
 /** Named after its first host, and its first prefix when it is not `/`: `app.example.com-api`. */

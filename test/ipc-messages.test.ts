@@ -1,6 +1,10 @@
 import { isPrimaryMessage, isUpgradeMessage, isWorkerMessage } from '../src/ipc/messages'
 
-const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, acmeChallenges: false }
+const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, excludeMetricsPaths: ['/up'], acmeChallenges: false }
+const METRIC = {
+  name: 'mproxy_http_requests_total', help: 'Requests', type: 'counter', aggregator: 'sum',
+  values: [{ value: 2, labels: { service: 'web', method: 'GET', status: '200' } }, { value: 1, labels: { le: '+Inf' }, metricName: 'x_bucket' }],
+}
 const TABLE = { version: 2, services: [SERVICE], acmeThumbprint: '' }
 
 describe('IPC message guards', () => {
@@ -14,6 +18,11 @@ describe('IPC message guards', () => {
     ['in-flight counts', isWorkerMessage, { mproxy: 1, type: 'inflight', inflight: { 'web:3000': 2 } }, true],
     ['in-flight counts that are not numbers', isWorkerMessage, { mproxy: 1, type: 'inflight', inflight: { 'web:3000': 'two' } }, false],
     ['ready, with and without an HTTPS error', isWorkerMessage, { mproxy: 1, type: 'ready', version: 1, httpPort: 80, httpsPort: 0, httpsError: 'EACCES' }, true],
+    ['a request for metrics', isPrimaryMessage, { mproxy: 1, type: 'collect-metrics', seq: 3 }, true],
+    ['metrics in prom-client\'s JSON form', isWorkerMessage, { mproxy: 1, type: 'metrics', ack: 3, metrics: [METRIC] }, true],
+    ['metrics whose value JSON turned into null', isWorkerMessage, { mproxy: 1, type: 'metrics', ack: 3, metrics: [{ ...METRIC, values: [{ value: null, labels: {} }] }] }, false],
+    ['final metrics', isWorkerMessage, { mproxy: 1, type: 'final-metrics', metrics: [] }, true],
+    ['prom-client\'s own cluster request (not used, and never mistaken for ours)', isPrimaryMessage, { type: 'prom-client:getMetricsReq', requestId: 1 }, false],
     ['a socket of an unknown protocol', isUpgradeMessage, { mproxy: 1, type: 'socket', slot: 0, protocol: 'ftp' }, false],
     ['nothing', isWorkerMessage, null, false],
   ])('%s', (_case, guard, message, valid) => {

@@ -29,7 +29,7 @@ describe('buildRouteTable', () => {
     const table = buildRouteTable(42, [service([['a:1', 'healthy']], { tlsRedirect: true, acmeChallenges: true })], tls)
     expect(table).toEqual({
       version: 42,
-      services: [{ name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: true, acmeChallenges: true }],
+      services: [{ name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, excludeMetricsPaths: [], tlsRedirect: true, acmeChallenges: true }],
       ...tls,
     })
   })

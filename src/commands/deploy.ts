@@ -50,6 +50,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     'drain-timeout': duration('Longest wait for in-flight requests on replaced targets; the rest are cut', DEFAULT_DRAIN_TIMEOUT_MS),
     'target-timeout': duration('Longest wait for a target to start answering a request (then 504)', DEFAULT_TARGET_TIMEOUT_MS),
     'drain-websockets': Flags.boolean({ description: "Wait for the replaced targets' WebSockets during the drain, instead of closing them right after the switch so that clients reconnect to the new target [default: false]" }),
+    'exclude-metrics-path': Flags.string({ description: 'Do not count requests for this path in the metrics (still logged); compared with the path the app sees (prefix stripped), without the query; repeatable or comma-separated [default: none]', multiple: true, helpValue: 'PATH' }),
     force: Flags.boolean({ description: 'Switch without waiting for health checks [default: false]' }),
     quiet: Flags.boolean({ char: 'q', description: 'Print nothing but errors [default: false]' }),
   }
@@ -81,6 +82,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
       drainTimeoutMs: parseDuration(flags['drain-timeout'], 'drain timeout'),
       targetTimeoutMs: parseDuration(flags['target-timeout'], 'target timeout'),
       drainWebSockets: flags['drain-websockets'],
+      excludeMetricsPaths: splitList(flags['exclude-metrics-path']),
       force: flags.force,
     }
     const print = (line: string) => { if (!flags.quiet) this.log(line) }

@@ -23,6 +23,7 @@ export default class Status extends BaseCommand {
       const uptime = formatDuration(Math.floor(status.uptimeMs / 1000) * 1000)
       this.log(`mproxy ${status.version} running (pid ${status.pid}): ${status.workers} workers, ` +
         `${status.services} services, http port ${status.httpPort}, https port ${status.httpsPort || `off (${status.httpsError})`}, ` +
+        `${status.metricsPort ? `metrics port ${status.metricsPort}, ` : ''}` +
         `up ${uptime}; state in ${status.state}${status.node ? `; node ${status.node}` : ''}`)
     }
     // Trouble is one `Error:` line (and exit 1), naming every worker that reported it.

@@ -36,6 +36,8 @@ export interface DeployRequest {
   targetTimeoutMs?: number
   /** Wait for the old target's WebSockets instead of closing them after the switch. */
   drainWebSockets?: boolean
+  /** Paths (as the app sees them, without the query) the metrics do not count. Default none. */
+  excludeMetricsPaths?: string[]
   /** Default false: switch without waiting for health checks. */
   force?: boolean
 }
@@ -88,6 +90,8 @@ export interface StatusResponse {
   /** 0 when HTTPS could not listen (see httpsError). */
   httpsPort: number
   httpsError?: string
+  /** Where Prometheus metrics are served (`--metrics-port`); absent when they are off. */
+  metricsPort?: number
   /** Workers that reported an accept error within the last 5 s: `status` exits 1 while there are any. */
   acceptErrors: AcceptErrorStatus[]
 }

@@ -29,6 +29,7 @@ export const DEPLOY_REQUEST = v.strictObject({
   drainTimeoutMs: milliseconds,
   targetTimeoutMs: milliseconds,
   drainWebSockets: v.optional(v.boolean()),
+  excludeMetricsPaths: v.optional(v.array(v.string())),
   force: v.optional(v.boolean()),
 }) satisfies v.GenericSchema<unknown, DeployRequest>
 

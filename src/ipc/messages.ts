@@ -24,6 +24,8 @@ export interface RouteService {
   drainWebSockets: boolean
   /** Answer plain HTTP with a redirect to HTTPS (TLS services whose certificate is loaded). */
   tlsRedirect: boolean
+  /** Paths (as the app sees them, without the query) whose requests metrics do not count. */
+  excludeMetricsPaths: string[]
   /** Answer ACME HTTP-01 challenges for these hosts (automatic certificates). */
   acmeChallenges: boolean
 }
@@ -45,6 +47,25 @@ export interface RouteTable {
   acmeThumbprint: string
   /** TLS-ALPN-01 challenge certificates, served only to clients offering `acme-tls/1`; absent as above. */
   acmeTlsChallenges?: RouteCertificate[]
+}
+
+/**
+ * One metric as prom-client's `registry.getMetricsAsJSON()` gives it (its types call `type` an
+ * enum; it is the string). Values are finite: JSON would turn NaN and Infinity into null.
+ */
+export interface MetricJson {
+  name: string
+  help: string
+  type: 'counter' | 'gauge' | 'histogram' | 'summary'
+  aggregator: 'omit' | 'sum' | 'first' | 'min' | 'max' | 'average'
+  values: MetricJsonValue[]
+}
+
+export interface MetricJsonValue {
+  value: number
+  labels: Record<string, string | number>
+  /** For the series of a histogram or summary: `<name>_bucket`, `_sum`, `_count`. */
+  metricName?: string
 }
 
 /** Requests and upgraded sockets in flight, per target address. */
@@ -90,6 +111,8 @@ export type PrimaryMessage =
   | { mproxy: 1; type: 'cut'; targets: string[] }
   /** Stop accepting, finish in-flight requests within `timeoutMs`, then report `drained` and exit. */
   | { mproxy: 1; type: 'shutdown'; timeoutMs: number }
+  /** Answer `metrics` with the same seq (only sent when metrics are on). */
+  | { mproxy: 1; type: 'collect-metrics'; seq: number }
 
 export type WorkerMessage =
   /** The worker bound a new socket for its slot, sent with this message: keep it for the slot's next workers. */
@@ -103,6 +126,9 @@ export type WorkerMessage =
   | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts }
   /** Sent on change, coalesced; includes retired targets until they reach zero. */
   | { mproxy: 1; type: 'inflight'; inflight: InflightCounts }
+  | { mproxy: 1; type: 'metrics'; ack: number; metrics: MetricJson[] }
+  /** Sent before `drained` when metrics are on: the counters as they end, for the primary to carry on. */
+  | { mproxy: 1; type: 'final-metrics'; metrics: MetricJson[] }
   /** After `shutdown`: the worker has closed its listeners. */
   | { mproxy: 1; type: 'stopped-accepting' }
   | { mproxy: 1; type: 'drained' }
@@ -113,6 +139,17 @@ export type WorkerMessage =
 const envelope = { mproxy: v.literal(1) }
 const protocol = v.picklist(['http', 'https'])
 const inflightCounts = v.record(v.string(), v.number())
+const metricJson = v.array(v.object({
+  name: v.string(),
+  help: v.string(),
+  type: v.picklist(['counter', 'gauge', 'histogram', 'summary']),
+  aggregator: v.picklist(['omit', 'sum', 'first', 'min', 'max', 'average']),
+  values: v.array(v.object({
+    value: v.number(),
+    labels: v.record(v.string(), v.union([v.string(), v.number()])),
+    metricName: v.optional(v.string()),
+  })),
+}))
 const routeCertificate = v.object({ hosts: v.array(v.string()), cert: v.string(), key: v.string() })
 const routeTable = v.object({
   version: v.number(),
@@ -128,6 +165,7 @@ const routeTable = v.object({
     targetTimeoutMs: v.number(),
     drainWebSockets: v.boolean(),
     tlsRedirect: v.boolean(),
+    excludeMetricsPaths: v.array(v.string()),
     acmeChallenges: v.boolean(),
   })),
   certificates: v.optional(v.array(routeCertificate)),
@@ -140,6 +178,7 @@ const PRIMARY_MESSAGE = v.variant('type', [
   v.object({ ...envelope, type: v.literal('routes'), seq: v.number(), table: routeTable }),
   v.object({ ...envelope, type: v.literal('cut'), targets: v.array(v.string()) }),
   v.object({ ...envelope, type: v.literal('shutdown'), timeoutMs: v.number() }),
+  v.object({ ...envelope, type: v.literal('collect-metrics'), seq: v.number() }),
 ]) satisfies v.GenericSchema<unknown, PrimaryMessage>
 
 const WORKER_MESSAGE = v.variant('type', [
@@ -149,6 +188,8 @@ const WORKER_MESSAGE = v.variant('type', [
   v.object({ ...envelope, type: v.literal('accept-error'), code: v.string(), error: v.string() }),
   v.object({ ...envelope, type: v.literal('routes-applied'), ack: v.number(), version: v.number(), inflight: inflightCounts }),
   v.object({ ...envelope, type: v.literal('inflight'), inflight: inflightCounts }),
+  v.object({ ...envelope, type: v.literal('metrics'), ack: v.number(), metrics: metricJson }),
+  v.object({ ...envelope, type: v.literal('final-metrics'), metrics: metricJson }),
   v.object({ ...envelope, type: v.literal('stopped-accepting') }),
   v.object({ ...envelope, type: v.literal('drained') }),
 ]) satisfies v.GenericSchema<unknown, WorkerMessage>

@@ -22,6 +22,8 @@ import { ServiceCertificates } from './tls/service-certificates'
 import { connectRedis } from './fleet/shared-parts'
 import { FileStateStore, STATE_VERSION, type StateStore } from './state/state-store'
 import { Supervisor } from './workers/supervisor'
+import { MetricsServer } from './metrics/metrics-server'
+import type { ProxyMetrics } from './metrics/proxy-metrics'
 import { Handover, Takeover } from './handover/takeover'
 import { Upgrader, disconnectFromParent, inheritedSockets } from './handover/upgrade'
 
@@ -52,6 +54,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       accessLog: options.accessLog,
       responseIdleTimeoutMs: options.responseIdleTimeoutMs,
       shutdownTimeoutMs: options.shutdownTimeoutMs,
+      metrics: options.metricsPort !== undefined,
       // One set of TLS session ticket keys for all workers, so a session resumes on any of them.
       ticketKeys: randomBytes(48).toString('base64'),
     },
@@ -65,8 +68,18 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   const certificateFiles = new CertificateFiles(options.stateDir)
   const acme = new AcmeManager(options.acme, shared?.certificates(certificateFiles) ?? certificateFiles, () => registry.certificatesChanged())
   await acme.load()
-  const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError), shared?.fleet)
+  // With --metrics-port only: prom-client is loaded then, and workers count only then.
+  const metrics: ProxyMetrics | undefined = options.metricsPort === undefined ? undefined : new (await import('./metrics/proxy-metrics')).ProxyMetrics({
+    workerMetrics: (timeoutMs) => supervisor.metrics(timeoutMs),
+    services: () => registry.list().services,
+    ...(shared && { liveNodes: async () => (await shared.fleet.nodes.live()).size }),
+  })
+  const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError), shared?.fleet, metrics)
   registry.restore(snapshot)
+  const metricsServer = metrics && new MetricsServer(metrics)
+  // Before the workers start: a port that cannot be opened stops the start. A primary taking
+  // over shares the port with the one it replaces until that one stops.
+  await metricsServer?.listen(options.metricsPort ?? 0, takeover !== undefined || inherited !== undefined)
   await supervisor.start(registry.routeTable())
   acme.activate()
   await shared?.fleet.start(registry)
@@ -118,6 +131,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       httpsPort: supervisor.httpsPort,
       httpsError: supervisor.httpsError,
       acceptErrors: supervisor.acceptErrors,
+      metricsPort: metricsServer?.port,
     }),
   })
   await control.listen()
@@ -135,6 +149,8 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     shuttingDown = true
     const handedOver = handover.state === 'committed'
     log('info', 'shutting down', { timeoutMs: options.shutdownTimeoutMs, handedOver })
+    // Scrapes go to the new primary, if there is one, from now on.
+    await metricsServer?.close()
     if (handedOver) {
       // The socket path is the new primary's once it lets go of the takeover; closing ours leaves the path alone.
       await handover.released
@@ -175,6 +191,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     http: supervisor.httpPort,
     https: supervisor.httpsPort,
     httpsError: supervisor.httpsError,
+    metrics: metricsServer?.port,
     workers: supervisor.workerPids.length,
     stateDir: options.stateDir,
     socket: socketPath,

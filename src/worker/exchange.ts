@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
 import { scopeCookies } from './cookie-scope'
 import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
+import type { ServiceMetrics } from './request-metrics'
 import { hostOnly } from './router'
 
 const EXCHANGE = Symbol('mproxy.exchange')
@@ -45,6 +46,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   targetTimeoutMs = 0
   /** The target address it went to. */
   target = ''
+  /** Where it is counted: unset while metrics are off, and for excluded paths. */
+  metrics: ServiceMetrics | undefined = undefined
   owner: ExchangeOwner | undefined = undefined
   controller: Dispatcher.DispatchController | undefined = undefined
   /** When the request, body included, was fully sent upstream (0 until then). */

@@ -7,16 +7,19 @@ import cluster from 'node:cluster'
 import net, { BlockList } from 'node:net'
 import type http from 'node:http'
 import { flushLogs, log, setDebug } from '../lib/logger'
+import { metricsAsJson, processMetricsRegistry } from '../lib/process-metrics'
+import { oneLine } from '../errors'
 import { WORKER_CONFIG_ENV, type WorkerConfig } from '../server-options'
 import {
   assertNever, isListenHandle, isPrimaryMessage, sendable,
-  type ListenHandle, type ListenProtocol, type PrimaryMessage, type WorkerMessage,
+  type ListenHandle, type ListenProtocol, type MetricJson, type PrimaryMessage, type WorkerMessage,
 } from '../ipc/messages'
 import { AcceptErrorReporter } from './accept-errors'
 import { InflightReporter } from './inflight'
 import { describeListenError, listen as listenAs, type ListenOrder } from './listeners'
 import { CertificateSelector } from './certificates'
 import { createProxyServer, createTlsProxyServer, TLS_HANDSHAKE_TIMEOUT_MS } from './proxy-server'
+import { RequestMetrics } from './request-metrics'
 import { TlsAlpnChallenges } from './tls-alpn-challenges'
 import { WorkerRoutes } from './route-table'
 
@@ -51,6 +54,9 @@ function main(): void {
   let listening = false
   let shuttingDown = false
   const accessLog = config.accessLog !== false
+  // Without --metrics-port nothing is counted: routes get no metrics to count in.
+  const metrics = config.metrics ? new RequestMetrics() : undefined
+  const processMetrics = config.metrics ? processMetricsRegistry() : undefined
   const routes: WorkerRoutes = new WorkerRoutes({
     closingClientConnections: () => shuttingDown,
     onCountChange(target) {
@@ -58,7 +64,7 @@ function main(): void {
       reporter.changed(target)
     },
     reroute: (exchange) => routes.match(exchange.host, exchange.req.url!)?.service.pick(exchange.req.headers.cookie),
-  }, { responseIdleTimeoutMs: config.responseIdleTimeoutMs, accessLog })
+  }, { responseIdleTimeoutMs: config.responseIdleTimeoutMs, accessLog }, metrics)
   const trustedProxies = parseTrustedProxies(config.trustedProxies)
   const certificates = new CertificateSelector()
   let httpsPort = 0
@@ -140,12 +146,31 @@ function main(): void {
       case 'shutdown':
         if (!shuttingDown) {
           shuttingDown = true
-          void shutdown([server, tlsServer], routes, message.timeoutMs)
+          void shutdown([server, tlsServer], routes, message.timeoutMs, sendFinalMetrics)
         }
+        return
+      case 'collect-metrics':
+        void collectMetrics().then((collected) => send({ mproxy: 1, type: 'metrics', ack: message.seq, metrics: collected }))
         return
       default:
         assertNever(message)
     }
+  }
+
+  async function collectMetrics(): Promise<MetricJson[]> {
+    const own = processMetrics ? await metricsAsJson(processMetrics).catch((err: unknown) => {
+      log('warn', 'process metrics failed', { error: oneLine(err) })
+      return []
+    }) : []
+    return [...own, ...(metrics?.toJSON() ?? [])]
+  }
+
+  /** The counters as they end: the primary adds them to those of the workers that stopped before. */
+  async function sendFinalMetrics(): Promise<void> {
+    if (!metrics) return
+    // Responses cut just now count when their sockets' close callbacks have run (the loop's close phase).
+    await new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
+    send({ mproxy: 1, type: 'final-metrics', metrics: metrics.toJSON(true) })
   }
 
   process.on('message', (message: unknown, socket: unknown) => {
@@ -160,7 +185,7 @@ function main(): void {
     if (!shuttingDown) {
       shuttingDown = true
       log('warn', 'primary gone: finishing in-flight requests, then exiting', { timeoutMs: config.shutdownTimeoutMs })
-      void shutdown([server, tlsServer], routes, config.shutdownTimeoutMs)
+      void shutdown([server, tlsServer], routes, config.shutdownTimeoutMs, sendFinalMetrics)
     }
   })
 }
@@ -171,7 +196,7 @@ function main(): void {
  * one right now. Answers carry `Connection: close` instead, and connections still idle after a
  * grace period are closed.
  */
-async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs: number): Promise<void> {
+async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs: number, beforeDrained: () => Promise<void>): Promise<void> {
   const listening = servers.filter((server) => server.listening)
   const allClosed = Promise.all(listening.map((server) =>
     new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))))
@@ -183,6 +208,7 @@ async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs:
   clearInterval(idleSweep)
   for (const target of routes.targets()) target.destroy()
   listening.forEach((server) => server.closeAllConnections())
+  await beforeDrained()
   send({ mproxy: 1, type: 'drained' })
   flushLogs()
   setTimeout(() => process.exit(0), 10).unref()

@@ -5,6 +5,7 @@
  */
 import type { RouteService, RouteTable } from '../ipc/messages'
 import { inRollout, rolloutCookie, type RolloutSplit } from './rollout-split'
+import type { RequestMetrics, ServiceMetrics } from './request-metrics'
 import { Router, type Binding } from './router'
 import { TargetProxy, type TargetProxyEvents, type UpstreamSettings } from './target-proxy'
 
@@ -17,13 +18,16 @@ export class ServiceRoute {
   readonly targetTimeoutMs: number
   readonly tlsRedirect: boolean
   readonly acmeChallenges: boolean
+  /** Where its requests are counted; undefined when metrics are off. */
+  readonly metrics: ServiceMetrics | undefined
+  readonly excludeMetricsPaths: readonly string[]
   readonly #targets: TargetProxy[]
   readonly #rolloutTargets: TargetProxy[]
   readonly #rolloutSplit: RolloutSplit | undefined
   #next = 0
   #nextRollout = 0
 
-  constructor(service: RouteService, targets: TargetProxy[], rolloutTargets: TargetProxy[]) {
+  constructor(service: RouteService, targets: TargetProxy[], rolloutTargets: TargetProxy[], metrics: ServiceMetrics | undefined) {
     this.name = service.name
     this.hosts = service.hosts
     this.pathPrefixes = service.pathPrefixes
@@ -32,6 +36,8 @@ export class ServiceRoute {
     this.targetTimeoutMs = service.targetTimeoutMs
     this.tlsRedirect = service.tlsRedirect
     this.acmeChallenges = service.acmeChallenges
+    this.metrics = metrics
+    this.excludeMetricsPaths = service.excludeMetricsPaths
     this.#targets = targets
     this.#rolloutTargets = rolloutTargets
     this.#rolloutSplit = rolloutTargets.length > 0 ? service.rolloutSplit : undefined
@@ -62,15 +68,20 @@ export class WorkerRoutes {
   version = 0
   /** Key thumbprint of the ACME account: the answer to a challenge is `token.thumbprint`. */
   acmeThumbprint = ''
+  /** Where requests no service matched are counted (service ""); undefined when metrics are off. */
+  readonly unroutedMetrics: ServiceMetrics | undefined
   #router = new Router<ServiceRoute>([])
   #services: ServiceRoute[] = []
   readonly #targets = new Map<string, TargetProxy>()
   readonly #events: TargetProxyEvents
   readonly #settings: UpstreamSettings
+  readonly #metrics: RequestMetrics | undefined
 
-  constructor(events: TargetProxyEvents, settings: UpstreamSettings) {
+  constructor(events: TargetProxyEvents, settings: UpstreamSettings, metrics?: RequestMetrics) {
     this.#events = events
     this.#settings = settings
+    this.#metrics = metrics
+    this.unroutedMetrics = metrics?.service('')
   }
 
   /** The service (and the prefix it matched) for a Host header and request target. */
@@ -95,7 +106,7 @@ export class WorkerRoutes {
       }
       return target
     }
-    const services = table.services.map((service) => new ServiceRoute(service, service.targets.map(proxyFor), service.rolloutTargets.map(proxyFor)))
+    const services = table.services.map((service) => new ServiceRoute(service, service.targets.map(proxyFor), service.rolloutTargets.map(proxyFor), this.#metrics?.service(service.name)))
     // The deploy that replaces a target decides whether its WebSockets drain or close now.
     const drainWebSockets = new Map(table.services.map((service) => [service.name, service.drainWebSockets]))
     for (const old of this.#services) {

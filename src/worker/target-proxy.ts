@@ -13,13 +13,18 @@ import { isPoolableTarget, sendOneOffRequest } from './one-off-request'
 import { type Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
 import { InflightList } from './inflight-list'
-import { classifyProxyError, isRetryable } from './proxy-errors'
+import { classifyProxyError, isRetryable, upstreamErrorKind } from './proxy-errors'
+import type { ServiceMetrics } from './request-metrics'
 
 /** Idle upstream connections are closed before a typical upstream (Node: 5 s) would close them. */
 const UPSTREAM_KEEP_ALIVE_MS = 4_000
 /** Connections per target and worker; requests beyond them wait in the pool's queue. */
 const MAX_CONNECTIONS = 256
 const CONNECT_TIMEOUT_MS = 10_000
+
+/** On an upgraded client socket: where its upstream errors are counted. */
+const UPGRADE_METRICS = Symbol('mproxy.upgradeMetrics')
+type MeteredSocket = Duplex & { [UPGRADE_METRICS]?: ServiceMetrics }
 
 type WsProxy = ReturnType<typeof createProxyServer<typeof http.IncomingMessage, typeof http.ServerResponse, Error>>
 
@@ -100,6 +105,7 @@ export class TargetProxy implements ExchangeOwner {
     if (res.destroyed) return
     // Headers are out: the only honest way to end is closing the client's connection.
     if (exchange.responded) {
+      exchange.metrics?.upstreamError(upstreamErrorKind(err, exchange.abortReason))
       res.destroy()
       return
     }
@@ -113,6 +119,7 @@ export class TargetProxy implements ExchangeOwner {
       }
     }
     const status = classifyProxyError(err as NodeJS.ErrnoException, exchange.abortReason !== undefined)
+    exchange.metrics?.upstreamError(upstreamErrorKind(err, exchange.abortReason))
     log(status === 504 ? 'warn' : 'error', 'upstream error', {
       target: this.address, service: exchange.service, path: exchange.req.url, status,
       error: exchange.abortReason !== undefined ? err.message : (err as NodeJS.ErrnoException).code ?? err.message,
@@ -121,8 +128,13 @@ export class TargetProxy implements ExchangeOwner {
     sendErrorPage(res, status)
   }
 
-  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, service: string): void {
+  /** Proxies an upgrade; `metrics` counts it in flight until it closes, then as a 101. */
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, service: string, metrics?: ServiceMetrics): void {
     const startedAt = performance.now()
+    if (metrics) {
+      metrics.start()
+      ;(socket as MeteredSocket)[UPGRADE_METRICS] = metrics
+    }
     socket.on('error', (err) => log('debug', 'websocket client error', { target: this.address, error: err.message }))
     this.#sockets.add(socket)
     // Once one side has ended the connection it is over: no half-open socket is kept waiting
@@ -131,6 +143,7 @@ export class TargetProxy implements ExchangeOwner {
     socket.once('close', () => {
       this.#sockets.delete(socket)
       this.#events.onCountChange(this)
+      metrics?.finish(req.method, 101)
       if (this.#settings.accessLog) logUpgrade(req, socket, service, this.address, startedAt)
     })
     this.#events.onCountChange(this)
@@ -188,7 +201,9 @@ export class TargetProxy implements ExchangeOwner {
     const proxy = create<typeof http.IncomingMessage, typeof http.ServerResponse, Error>({ target: new URL(`http://${this.address}`), xfwd: false })
     proxy.on('error', (err, req, socket) => {
       log('warn', 'websocket error', { target: this.address, path: req?.url, error: (err as Error).message })
-      if (socket && 'destroy' in socket) (socket as Duplex).destroy()
+      if (!socket || !('destroy' in socket)) return
+      ;(socket as MeteredSocket)[UPGRADE_METRICS]?.upstreamError(upstreamErrorKind(err as NodeJS.ErrnoException, undefined))
+      ;(socket as Duplex).destroy()
     })
     proxy.on('open', (upstream: Duplex) => {
       upstream.on('error', (err) => log('debug', 'websocket upstream error', { target: this.address, error: err.message }))

@@ -34,6 +34,11 @@ export interface Workers extends InflightSource {
   readonly httpsError: string | undefined
 }
 
+/** Hears how each deploy made through this node ended (the metrics). */
+export interface DeployObserver {
+  deployed(service: string, result: 'success' | 'failure', durationMs: number): void
+}
+
 /** Nothing to tell: a change from the fleet reports its outcome, not its steps. */
 const SILENT: Progress = () => {}
 
@@ -48,10 +53,12 @@ export class Registry implements FleetMember {
   readonly #peers: Peers
   readonly #tables: TablePublisher
   readonly #deploymentHost: DeploymentHost
+  readonly #observer: DeployObserver | undefined
   #version = 0
 
-  constructor(store: StateStore, workers: Workers, certificates: ServiceCertificates, peers: Peers = NO_PEERS) {
+  constructor(store: StateStore, workers: Workers, certificates: ServiceCertificates, peers: Peers = NO_PEERS, observer?: DeployObserver) {
     this.#store = store
+    this.#observer = observer
     this.#workers = workers
     this.#certificates = certificates
     this.#peers = peers
@@ -111,24 +118,27 @@ export class Registry implements FleetMember {
       tlsRedirect: request.tlsRedirect,
       tlsCertificatePath: request.tlsCertificatePath,
       tlsPrivateKeyPath: request.tlsPrivateKeyPath,
+      excludeMetricsPaths: request.excludeMetricsPaths,
     })
     const options = normalizeDeployOptions(request)
-    checkHostsAvailable(this.services(), spec)
-    const certificate = this.#certificates.prepare(spec)
-    await this.#store.check?.()
-    // Another node's deploy of this service may need its whole deploy timeout and drain.
-    const maxWaitMs = options.deployTimeoutMs + SHARED_HEALTH_WAIT_MS + spec.drainTimeoutMs
-    return this.#peers.exclusive(spec.name, maxWaitMs, progress, async () => {
-      await this.#peers.catchUp(spec.name)
-      return this.#locks.run(spec.name, async () => {
-        // A deploy never touches the rollout slot.
-        const rollout = this.#services.get(spec.name)?.spec.rollout
-        const next = rollout ? { ...spec, rollout } : spec
-        checkHostsAvailable(this.services(), next)
-        log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
-        const result = await this.#run(next, certificate, options, progress)
-        log('info', 'deploy finished', { service: spec.name, durationMs: result.durationMs })
-        return result.unchanged ? `deployed ${spec.name} (no change of target)` : `deployed ${spec.name} in ${formatDuration(result.durationMs)}`
+    return this.#observed(spec.name, async () => {
+      checkHostsAvailable(this.services(), spec)
+      const certificate = this.#certificates.prepare(spec)
+      await this.#store.check?.()
+      // Another node's deploy of this service may need its whole deploy timeout and drain.
+      const maxWaitMs = options.deployTimeoutMs + SHARED_HEALTH_WAIT_MS + spec.drainTimeoutMs
+      return this.#peers.exclusive(spec.name, maxWaitMs, progress, async () => {
+        await this.#peers.catchUp(spec.name)
+        return this.#locks.run(spec.name, async () => {
+          // A deploy never touches the rollout slot.
+          const rollout = this.#services.get(spec.name)?.spec.rollout
+          const next = rollout ? { ...spec, rollout } : spec
+          checkHostsAvailable(this.services(), next)
+          log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
+          const result = await this.#run(next, certificate, options, progress)
+          log('info', 'deploy finished', { service: spec.name, durationMs: result.durationMs })
+          return result.unchanged ? `deployed ${spec.name} (no change of target)` : `deployed ${spec.name} in ${formatDuration(result.durationMs)}`
+        })
       })
     })
   }
@@ -247,6 +257,13 @@ export class Registry implements FleetMember {
       // Another service may have taken one of these hosts while this one waited for health.
       beforeSwitch: () => checkHostsAvailable(this.services(), spec),
     }).deploy(spec, certificate)
+  }
+
+  /** Runs a deploy made here and tells the observer how it ended. */
+  async #observed(service: string, deploy: () => Promise<string>): Promise<string> {
+    const startedAt = Date.now()
+    const report = (result: 'success' | 'failure'): void => this.#observer?.deployed(service, result, Date.now() - startedAt)
+    return deploy().then((message) => { report('success'); return message }, (err: unknown) => { report('failure'); throw err })
   }
 
   /** The rules of a change made here: it fails on unhealthy targets, and is undone if Redis refuses it. */

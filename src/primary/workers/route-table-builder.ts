@@ -46,6 +46,7 @@ function routeService({ spec, targets, rolloutTargets, tlsRedirect, acmeChalleng
     targetTimeoutMs: spec.targetTimeoutMs,
     drainWebSockets: spec.drainWebSockets,
     tlsRedirect,
+    excludeMetricsPaths: spec.excludeMetricsPaths,
     acmeChallenges,
   }
 }
