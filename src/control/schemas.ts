@@ -6,7 +6,7 @@
  */
 import * as v from 'valibot'
 import { parseWith } from '../lib/schema'
-import type { CommitRequest, DeployRequest, PrepareRequest, RemoveRequest } from './protocol'
+import type { CommitRequest, DeployRequest, PauseRequest, PrepareRequest, RemoveRequest, ResumeRequest, StopRequest } from './protocol'
 
 const milliseconds = v.optional(v.pipe(v.number(), v.finite(), v.minValue(0)))
 const text = v.optional(v.string())
@@ -22,6 +22,7 @@ export const DEPLOY_REQUEST = v.strictObject({
   tlsRedirect: v.optional(v.boolean()),
   tlsCertificatePath: text,
   tlsPrivateKeyPath: text,
+  errorPagesPath: text,
   healthCheck: v.strictObject({ path: text, intervalMs: milliseconds, timeoutMs: milliseconds }),
   deployTimeoutMs: milliseconds,
   drainTimeoutMs: milliseconds,
@@ -30,7 +31,11 @@ export const DEPLOY_REQUEST = v.strictObject({
   force: v.optional(v.boolean()),
 }) satisfies v.GenericSchema<unknown, DeployRequest>
 
-export const REMOVE_REQUEST = v.strictObject({ name: text, host: text }) satisfies v.GenericSchema<unknown, RemoveRequest>
+const selector = { name: text, host: text }
+export const REMOVE_REQUEST = v.strictObject(selector) satisfies v.GenericSchema<unknown, RemoveRequest>
+export const PAUSE_REQUEST = v.strictObject({ ...selector, drainTimeoutMs: milliseconds, maxPauseMs: milliseconds }) satisfies v.GenericSchema<unknown, PauseRequest>
+export const STOP_REQUEST = v.strictObject({ ...selector, drainTimeoutMs: milliseconds, message: text }) satisfies v.GenericSchema<unknown, StopRequest>
+export const RESUME_REQUEST = v.strictObject(selector) satisfies v.GenericSchema<unknown, ResumeRequest>
 
 const pid = v.pipe(v.number(), v.integer(), v.minValue(1))
 export const PREPARE_REQUEST = v.strictObject({ pid, version: v.string() }) satisfies v.GenericSchema<unknown, PrepareRequest>

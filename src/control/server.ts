@@ -6,10 +6,12 @@ import http from 'node:http'
 import fs from 'node:fs/promises'
 import { MproxyError, oneLine } from '../errors'
 import { log } from '../lib/logger'
-import { COMMIT_REQUEST, DEPLOY_REQUEST, PREPARE_REQUEST, REMOVE_REQUEST, parseRequest } from './schemas'
 import {
-  ROUTES, type CommitRequest, type CommitResponse, type DeployRequest, type PrepareRequest, type PrepareResponse,
-  type RemoveRequest, type StreamEvent,
+  COMMIT_REQUEST, DEPLOY_REQUEST, PAUSE_REQUEST, PREPARE_REQUEST, REMOVE_REQUEST, RESUME_REQUEST, STOP_REQUEST, parseRequest,
+} from './schemas'
+import {
+  ROUTES, type CommitRequest, type CommitResponse, type DeployRequest, type PauseRequest, type PrepareRequest, type PrepareResponse,
+  type RemoveRequest, type ResumeRequest, type StopRequest, type StreamEvent,
 } from './protocol'
 
 /** Requests are small JSON documents; anything larger is a mistake. */
@@ -18,6 +20,9 @@ const MAX_BODY_BYTES = 64 * 1024
 export interface ControlHandlers {
   deploy(request: DeployRequest, progress: (message: string) => void): Promise<string>
   remove(request: RemoveRequest, progress: (message: string) => void): Promise<string>
+  pause(request: PauseRequest, progress: (message: string) => void): Promise<string>
+  stop(request: StopRequest, progress: (message: string) => void): Promise<string>
+  resume(request: ResumeRequest, progress: (message: string) => void): Promise<string>
   reload(progress: (message: string) => void): Promise<string>
   upgrade(progress: (message: string) => void): Promise<string>
   /**
@@ -80,6 +85,18 @@ export class ControlServer {
         case `${ROUTES.remove.method} ${ROUTES.remove.path}`: {
           const request = parseRequest(REMOVE_REQUEST, 'remove', await readJson(req))
           return await stream(res, (out) => handlers.remove(request, out.progress))
+        }
+        case `${ROUTES.pause.method} ${ROUTES.pause.path}`: {
+          const request = parseRequest(PAUSE_REQUEST, 'pause', await readJson(req))
+          return await stream(res, (out) => handlers.pause(request, out.progress))
+        }
+        case `${ROUTES.stop.method} ${ROUTES.stop.path}`: {
+          const request = parseRequest(STOP_REQUEST, 'stop', await readJson(req))
+          return await stream(res, (out) => handlers.stop(request, out.progress))
+        }
+        case `${ROUTES.resume.method} ${ROUTES.resume.path}`: {
+          const request = parseRequest(RESUME_REQUEST, 'resume', await readJson(req))
+          return await stream(res, (out) => handlers.resume(request, out.progress))
         }
         case `${ROUTES.reload.method} ${ROUTES.reload.path}`:
           return await stream(res, (out) => handlers.reload(out.progress))

@@ -65,7 +65,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   const acme = new AcmeManager(options.acme, shared?.certificates(certificateFiles) ?? certificateFiles, () => registry.certificatesChanged())
   await acme.load()
   const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError), shared?.fleet)
-  registry.restore(snapshot)
+  await registry.restore(snapshot)
   await supervisor.start(registry.routeTable())
   acme.activate()
   await shared?.fleet.start(registry)
@@ -86,6 +86,9 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   const control = new ControlServer(socketPath, {
     deploy: (request, progress) => change(() => registry.deploy(request, progress)),
     remove: (request, progress) => change(() => registry.remove(request, progress)),
+    pause: (request, progress) => change(() => registry.changeState('pause', request, progress)),
+    stop: (request, progress) => change(() => registry.changeState('stop', request, progress)),
+    resume: (request, progress) => change(() => registry.changeState('resume', request, progress)),
     reload: (progress) => change(async () => {
       progress(`replacing ${supervisor.workerPids.length} workers one at a time`)
       await supervisor.reload(options.shutdownTimeoutMs)

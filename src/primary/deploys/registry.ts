@@ -5,12 +5,14 @@
  * saves the state and drains what it replaced.
  */
 import { ServiceNotFoundError } from '../../errors'
-import type { DeployRequest, ListResponse, RemoveRequest } from '../../control/protocol'
+import type { DeployRequest, ListResponse, RemoveRequest, ServiceSelector } from '../../control/protocol'
 import type { RouteTable } from '../../ipc/messages'
 import { formatDuration } from '../../lib/duration'
+import { KeyedLock } from '../../lib/keyed-lock'
 import { log } from '../../lib/logger'
 import {
-  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, normalizeDeployOptions, normalizePathPrefixes, normalizeServiceSpec, type ServiceSpec,
+  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, checkStateChange, normalizeDeployOptions, normalizePathPrefixes, normalizeServiceSpec,
+  type ServiceSpec,
 } from '../../options'
 import type { FleetMember } from '../fleet/fleet'
 import { NO_PEERS, SHARED_HEALTH_WAIT_MS, type AppliedChange, type Peers, type Progress } from '../fleet/peers'
@@ -18,8 +20,11 @@ import type { ServiceCertificates } from '../tls/service-certificates'
 import { STATE_VERSION, type Snapshot, type StateStore } from '../state/state-store'
 import { buildRouteTable } from '../workers/route-table-builder'
 import { TablePublisher } from '../workers/table-publisher'
-import { Deployment, cutNote, type ChangeRules, type DeploymentHost } from './deployment'
+import { Deployment, type ChangeRules, type DeploymentHost } from './deployment'
+import { applySharedChange } from './shared-change'
+import { keptState, specAfter, type StateCommand, type StateRequest } from './state-change'
 import type { InflightSource } from './drain'
+import { loadErrorPages, loadErrorPagesOrBuiltIn } from './error-page-files'
 import { checkHostsAvailable, ownerOfAllHosts, resolveServiceName } from './host-ownership'
 import type { Service } from './service'
 import { serviceStatus } from './service-status'
@@ -28,6 +33,8 @@ import { Target, type TargetEvents } from './target'
 /** What the registry needs from the workers. */
 export interface Workers extends InflightSource {
   publish(table: RouteTable): Promise<void>
+  /** Requests the workers hold for a paused service. */
+  held(service: string): number
   readonly workerPids: number[]
   /** Why the workers could not listen for HTTPS, if they could not. */
   readonly httpsError: string | undefined
@@ -40,7 +47,7 @@ export class Registry implements FleetMember {
   readonly #services = new Map<string, Service>()
   /** Per service (removed ones too): the revision of its last change in the shared state. */
   readonly #revisions = new Map<string, number>()
-  readonly #locks = new Map<string, Promise<unknown>>()
+  readonly #locks = new KeyedLock()
   readonly #store: StateStore
   readonly #workers: Workers
   readonly #certificates: ServiceCertificates
@@ -58,10 +65,15 @@ export class Registry implements FleetMember {
     this.#deploymentHost = this.#hostForDeployments()
   }
 
-  /** Restores saved services. Their targets serve at once; health checks resume in the background. */
-  restore(snapshot: Snapshot | undefined): void {
+  /**
+   * Restores saved services, in the state they were saved in. Their targets serve at once; health
+   * checks resume in the background. Error pages that cannot be read now give way to the built-in ones.
+   */
+  async restore(snapshot: Snapshot | undefined): Promise<void> {
     for (const spec of snapshot?.services ?? []) {
-      const service: Service = { spec, certificate: this.#certificates.restore(spec), targets: [], draining: [] }
+      const { pages, error } = await loadErrorPagesOrBuiltIn(spec.errorPagesPath)
+      if (error) log('error', 'cannot load error pages: serving the built-in ones', { service: spec.name, error })
+      const service: Service = { spec, certificate: this.#certificates.restore(spec), errorPages: pages, targets: [], draining: [] }
       service.targets = spec.targets.map((address) => new Target(address, spec.healthCheck, this.#targetEvents(service), 'healthy'))
       this.#services.set(spec.name, service)
       service.targets.forEach((target) => target.beginHealthChecks())
@@ -83,6 +95,7 @@ export class Registry implements FleetMember {
       targets: service.targets,
       tlsRedirect: certificates.redirects(service.spec, service.certificate),
       acmeChallenges: service.certificate.kind === 'automatic',
+      errorPages: service.errorPages,
     }))
     return buildRouteTable(++this.#version, services, {
       certificates: certificates.routeCertificates(this.#services.values()),
@@ -107,17 +120,21 @@ export class Registry implements FleetMember {
       tlsRedirect: request.tlsRedirect,
       tlsCertificatePath: request.tlsCertificatePath,
       tlsPrivateKeyPath: request.tlsPrivateKeyPath,
+      errorPagesPath: request.errorPagesPath,
     })
     const options = normalizeDeployOptions(request)
     checkHostsAvailable(this.services(), spec)
     const certificate = this.#certificates.prepare(spec)
+    const errorPages = await loadErrorPages(spec.errorPagesPath)
     await this.#store.check?.()
     // Another node's deploy of this service may need its whole deploy timeout and drain.
     const maxWaitMs = options.deployTimeoutMs + SHARED_HEALTH_WAIT_MS + spec.drainTimeoutMs
     return this.#peers.exclusive(spec.name, maxWaitMs, progress, async () => {
       await this.#peers.catchUp(spec.name)
-      return this.#withLock(spec.name, async () => {
+      return this.#locks.run(spec.name, async () => {
         checkHostsAvailable(this.services(), spec)
+        const kept = keptState(this.#services.get(spec.name)?.spec)
+        if (kept) progress(kept.note)
         log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
         const deployment = new Deployment(this.#deploymentHost, {
           ...this.#localRules(spec.name, spec.drainTimeoutMs, progress),
@@ -126,7 +143,7 @@ export class Registry implements FleetMember {
           // Another service may have taken one of these hosts while this one waited for health.
           beforeSwitch: () => checkHostsAvailable(this.services(), spec),
         })
-        const result = await deployment.deploy(spec, certificate)
+        const result = await deployment.deploy({ ...spec, ...kept?.fields }, certificate, errorPages)
         log('info', 'deploy finished', { service: spec.name, durationMs: result.durationMs })
         return result.unchanged ? `deployed ${spec.name} (no change of target)` : `deployed ${spec.name} in ${formatDuration(result.durationMs)}`
       })
@@ -134,18 +151,24 @@ export class Registry implements FleetMember {
   }
 
   async remove(request: RemoveRequest, progress: Progress): Promise<string> {
-    const name = resolveServiceName(this.services(), request)
-    await this.#store.check?.()
-    const maxWaitMs = DEFAULT_DEPLOY_TIMEOUT_MS + SHARED_HEALTH_WAIT_MS + (this.#services.get(name)?.spec.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS)
-    return this.#peers.exclusive(name, maxWaitMs, progress, async () => {
-      await this.#peers.catchUp(name)
-      return this.#withLock(name, async () => {
-        const service = this.#services.get(name)
-        if (!service) throw new ServiceNotFoundError(`service ${name} not found`)
-        const rules = { ...this.#localRules(name, service.spec.drainTimeoutMs, progress), healthWaitMs: 0, force: false }
-        await new Deployment(this.#deploymentHost, rules).remove(service)
-        return `removed ${name}`
-      })
+    return this.#changeService(request, undefined, progress, async (service, deployment) => {
+      await deployment.remove(service)
+      return `removed ${service.spec.name}`
+    })
+  }
+
+  /**
+   * `pause`: new requests are held until `resume` (or answered 504 after the max pause). `stop`:
+   * new and held requests get the 503 page. Either way, what was in flight then drains.
+   * `resume`: proxies again, held requests first.
+   */
+  async changeState(command: StateCommand, request: StateRequest, progress: Progress): Promise<string> {
+    checkStateChange(request.drainTimeoutMs, request.maxPauseMs)
+    return this.#changeService(request, request.drainTimeoutMs, progress, async (service, deployment, drainMs) => {
+      const spec = specAfter(command, request, service.spec)
+      if (!spec) return `${service.spec.name} is already running`
+      const { durationMs } = await deployment.changeState(service, spec, drainMs)
+      return `${command === 'resume' ? 'resumed' : spec.state} ${spec.name} in ${formatDuration(durationMs)}`
     })
   }
 
@@ -154,10 +177,9 @@ export class Registry implements FleetMember {
    * health checks from here, switch, drain. Nothing is shared back but the report.
    */
   async applyShared(name: string, revision: number, spec: ServiceSpec | undefined): Promise<AppliedChange | undefined> {
-    return this.#withLock(name, async () => {
+    return this.#locks.run(name, async () => {
       if (this.revisionOf(name) >= revision) return undefined
       this.#revisions.set(name, revision)
-      const current = this.#services.get(name)
       const deployment = new Deployment(this.#deploymentHost, {
         progress: SILENT,
         healthWaitMs: SHARED_HEALTH_WAIT_MS,
@@ -171,22 +193,7 @@ export class Registry implements FleetMember {
         undoUnsaved: false,
         awaitPeers: async () => {},
       })
-      if (!spec) {
-        if (!current) return { summary: 'had nothing to remove', warning: false }
-        const { durationMs, drained } = await deployment.remove(current)
-        return { summary: `stopped routing and drained after ${formatDuration(durationMs)}${cutNote(drained)}`, warning: false }
-      }
-      // Redis came back empty and was written anew, or the same spec was redeployed: nothing to do,
-      // unless the files of a provided certificate may have been replaced.
-      if (current && !spec.tlsCertificatePath && JSON.stringify(current.spec) === JSON.stringify(spec)) {
-        return { summary: 'already served this', warning: false }
-      }
-      const certificate = this.#certificates.restore(spec)
-      const { durationMs, drained, warnings } = await deployment.deploy(spec, certificate)
-      // A provided certificate must be at the same path on every node.
-      if (certificate.kind === 'provided' && certificate.error) warnings.push(`serves ${spec.name} over HTTP only: ${certificate.error}`)
-      if (warnings.length > 0) return { summary: warnings.join('; '), warning: true }
-      return { summary: `switched and drained after ${formatDuration(durationMs)}${cutNote(drained)}`, warning: false }
+      return applySharedChange(deployment, this.#services.get(name), spec, this.#certificates)
     })
   }
 
@@ -220,6 +227,27 @@ export class Registry implements FleetMember {
   }
 
   // Private
+
+  /** Runs `work` on the service a command names, under the fleet's and the service's locks. */
+  async #changeService(
+    selector: ServiceSelector, drainTimeoutMs: number | undefined, progress: Progress,
+    work: (service: Service, deployment: Deployment, drainTimeoutMs: number) => Promise<string>,
+  ): Promise<string> {
+    const name = resolveServiceName(this.services(), selector)
+    await this.#store.check?.()
+    const drainMs = drainTimeoutMs ?? this.#services.get(name)?.spec.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS
+    const maxWaitMs = DEFAULT_DEPLOY_TIMEOUT_MS + SHARED_HEALTH_WAIT_MS + drainMs
+    return this.#peers.exclusive(name, maxWaitMs, progress, async () => {
+      await this.#peers.catchUp(name)
+      return this.#locks.run(name, async () => {
+        const service = this.#services.get(name)
+        if (!service) throw new ServiceNotFoundError(`service ${name} not found`)
+        const drainMs = drainTimeoutMs ?? service.spec.drainTimeoutMs
+        const rules = { ...this.#localRules(name, drainMs, progress), healthWaitMs: 0, force: false }
+        return work(service, new Deployment(this.#deploymentHost, rules), drainMs)
+      })
+    })
+  }
 
   /** The rules of a change made here: it fails on unhealthy targets, and is undone if Redis refuses it. */
   #localRules(name: string, drainTimeoutMs: number, progress: Progress): Omit<ChangeRules, 'healthWaitMs' | 'force'> {
@@ -267,15 +295,4 @@ export class Registry implements FleetMember {
     return { version: STATE_VERSION, services: this.services() }
   }
 
-  async #withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(name) ?? Promise.resolve()
-    const run = previous.catch(() => {}).then(work)
-    const settled = run.catch(() => {})
-    this.#locks.set(name, settled)
-    try {
-      return await run
-    } finally {
-      if (this.#locks.get(name) === settled) this.#locks.delete(name)
-    }
-  }
 }
