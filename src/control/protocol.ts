@@ -1,6 +1,6 @@
 /**
  * The control API between the CLI and the primary: HTTP + JSON over `<state-dir>/mproxy.sock`.
- * Long operations (deploy, remove) answer with NDJSON: zero or more `progress` events, then
+ * Long operations (deploy, remove, pause, stop, resume) answer with NDJSON: zero or more `progress` events, then
  * exactly one `done` or `error` event.
  */
 import type { HealthCheckOptions } from '../options'
@@ -30,6 +30,8 @@ export interface DeployRequest {
   tlsRedirect?: boolean
   tlsCertificatePath?: string
   tlsPrivateKeyPath?: string
+  /** Absolute path of a directory of `<status>.html` pages; none: the built-in pages. */
+  errorPagesPath?: string
   healthCheck: Partial<HealthCheckOptions>
   deployTimeoutMs?: number
   drainTimeoutMs?: number
@@ -60,11 +62,30 @@ export interface RolloutStopRequest {
   name: string
 }
 
-export interface RemoveRequest {
+/** Names the service a command acts on: by name, or by one of its hosts. */
+export interface ServiceSelector {
   /** Service name, or undefined when `host` selects it. */
   name?: string
   host?: string
 }
+
+export type RemoveRequest = ServiceSelector
+
+export interface PauseRequest extends ServiceSelector {
+  /** Longest wait for the requests in flight; default: the service's drain timeout. */
+  drainTimeoutMs?: number
+  /** Longest each new request is held before a 504; default: the last pause's, else 30 s. */
+  maxPauseMs?: number
+}
+
+export interface StopRequest extends ServiceSelector {
+  /** Longest wait for the requests in flight; default: the service's drain timeout. */
+  drainTimeoutMs?: number
+  /** The text of the 503 page; default: a general maintenance text. */
+  message?: string
+}
+
+export type ResumeRequest = ServiceSelector
 
 export interface ListResponse {
   services: ServiceStatus[]
@@ -138,6 +159,9 @@ export const ROUTES = {
   rolloutDeploy: { method: 'POST', path: '/rollout/deploy' },
   rolloutSet: { method: 'POST', path: '/rollout/set' },
   rolloutStop: { method: 'POST', path: '/rollout/stop' },
+  pause: { method: 'POST', path: '/pause' },
+  stop: { method: 'POST', path: '/stop' },
+  resume: { method: 'POST', path: '/resume' },
   list: { method: 'GET', path: '/list' },
   status: { method: 'GET', path: '/status' },
   reload: { method: 'POST', path: '/reload' },

@@ -5,6 +5,7 @@
  */
 import type { SendHandle } from 'node:child_process'
 import * as v from 'valibot'
+import { SERVICE_STATES, type ServiceState } from '../options'
 
 /** One service as a worker needs it to route: no health-check or drain settings. */
 export interface RouteService {
@@ -14,7 +15,10 @@ export interface RouteService {
   pathPrefixes: string[]
   stripPathPrefix: boolean
   scopeCookiePaths: boolean
-  /** Targets to balance over, healthy ones only (all of them if none is healthy). */
+  /**
+   * Targets to balance over: the healthy ones; with none, those not checked yet, or the only
+   * target of a single-target service. Empty: the service answers 503.
+   */
   targets: string[]
   /** The rollout slot's targets, the same way; they get the requests `rolloutSplit` picks. */
   rolloutTargets: string[]
@@ -28,6 +32,16 @@ export interface RouteService {
   excludeMetricsPaths: string[]
   /** Answer ACME HTTP-01 challenges for these hosts (automatic certificates). */
   acmeChallenges: boolean
+  /** `paused`: hold new requests; `stopped`: answer its 503 page. */
+  state: ServiceState
+  /** The text of its 503 page while stopped ('' for the default). */
+  stopMessage: string
+  /** How long a request is held while paused, in ms. */
+  maxPauseMs: number
+  /** Answered 200 by the worker itself (GET and HEAD) while paused or stopped. */
+  healthCheckPath: string
+  /** Its custom error pages: status → template (see message-template.ts). */
+  errorPages: Record<string, string>
 }
 
 /** A certificate workers select by SNI for these hosts (exact or `*.` wildcard). */
@@ -71,6 +85,9 @@ export interface MetricJsonValue {
 /** Requests and upgraded sockets in flight, per target address. */
 export type InflightCounts = Record<string, number>
 
+/** Requests held by paused services, per service name (services holding none are left out). */
+export type HeldCounts = Record<string, number>
+
 export type ListenProtocol = 'http' | 'https'
 
 /**
@@ -107,8 +124,11 @@ export type PrimaryMessage =
   | { mproxy: 1; type: 'listen'; protocol: ListenProtocol; source: ListenSource; port: number }
   /** Install this table; answer `routes-applied` with the same seq. */
   | { mproxy: 1; type: 'routes'; seq: number; table: RouteTable }
-  /** Cut what is still in flight on these targets (drain timeout passed). */
-  | { mproxy: 1; type: 'cut'; targets: string[] }
+  /**
+   * Cut what is still in flight on these retired targets (drain timeout passed). With
+   * `service`: that service's requests and WebSockets on them, even on targets still routed to.
+   */
+  | { mproxy: 1; type: 'cut'; targets: string[]; service?: string }
   /** Stop accepting, finish in-flight requests within `timeoutMs`, then report `drained` and exit. */
   | { mproxy: 1; type: 'shutdown'; timeoutMs: number }
   /** Answer `metrics` with the same seq (only sent when metrics are on). */
@@ -123,9 +143,9 @@ export type WorkerMessage =
   | { mproxy: 1; type: 'listen-failed'; error: string }
   /** Accepting failed for lack of file descriptors (`error`: `EMFILE (too many open files)`); at most once a second. */
   | { mproxy: 1; type: 'accept-error'; code: string; error: string }
-  | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts }
-  /** Sent on change, coalesced; includes retired targets until they reach zero. */
-  | { mproxy: 1; type: 'inflight'; inflight: InflightCounts }
+  | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts; held?: HeldCounts }
+  /** Sent on change, coalesced; includes retired targets until they reach zero. `held` absent: none. */
+  | { mproxy: 1; type: 'inflight'; inflight: InflightCounts; held?: HeldCounts }
   | { mproxy: 1; type: 'metrics'; ack: number; metrics: MetricJson[] }
   /** Sent before `drained` when metrics are on: the counters as they end, for the primary to carry on. */
   | { mproxy: 1; type: 'final-metrics'; metrics: MetricJson[] }
@@ -167,6 +187,11 @@ const routeTable = v.object({
     tlsRedirect: v.boolean(),
     excludeMetricsPaths: v.array(v.string()),
     acmeChallenges: v.boolean(),
+    state: v.picklist(SERVICE_STATES),
+    stopMessage: v.string(),
+    maxPauseMs: v.number(),
+    healthCheckPath: v.string(),
+    errorPages: v.record(v.string(), v.string()),
   })),
   certificates: v.optional(v.array(routeCertificate)),
   acmeThumbprint: v.string(),
@@ -176,7 +201,7 @@ const routeTable = v.object({
 const PRIMARY_MESSAGE = v.variant('type', [
   v.object({ ...envelope, type: v.literal('listen'), protocol, source: v.picklist(['attached', 'bind', 'bind-first']), port: v.number() }),
   v.object({ ...envelope, type: v.literal('routes'), seq: v.number(), table: routeTable }),
-  v.object({ ...envelope, type: v.literal('cut'), targets: v.array(v.string()) }),
+  v.object({ ...envelope, type: v.literal('cut'), targets: v.array(v.string()), service: v.optional(v.string()) }),
   v.object({ ...envelope, type: v.literal('shutdown'), timeoutMs: v.number() }),
   v.object({ ...envelope, type: v.literal('collect-metrics'), seq: v.number() }),
 ]) satisfies v.GenericSchema<unknown, PrimaryMessage>
@@ -186,8 +211,8 @@ const WORKER_MESSAGE = v.variant('type', [
   v.object({ ...envelope, type: v.literal('ready'), version: v.number(), httpPort: v.number(), httpsPort: v.number(), httpsError: v.optional(v.string()) }),
   v.object({ ...envelope, type: v.literal('listen-failed'), error: v.string() }),
   v.object({ ...envelope, type: v.literal('accept-error'), code: v.string(), error: v.string() }),
-  v.object({ ...envelope, type: v.literal('routes-applied'), ack: v.number(), version: v.number(), inflight: inflightCounts }),
-  v.object({ ...envelope, type: v.literal('inflight'), inflight: inflightCounts }),
+  v.object({ ...envelope, type: v.literal('routes-applied'), ack: v.number(), version: v.number(), inflight: inflightCounts, held: v.optional(inflightCounts) }),
+  v.object({ ...envelope, type: v.literal('inflight'), inflight: inflightCounts, held: v.optional(inflightCounts) }),
   v.object({ ...envelope, type: v.literal('metrics'), ack: v.number(), metrics: metricJson }),
   v.object({ ...envelope, type: v.literal('final-metrics'), metrics: metricJson }),
   v.object({ ...envelope, type: v.literal('stopped-accepting') }),

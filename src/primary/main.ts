@@ -75,7 +75,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     ...(shared && { liveNodes: async () => (await shared.fleet.nodes.live()).size }),
   })
   const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError), shared?.fleet, metrics)
-  registry.restore(snapshot)
+  await registry.restore(snapshot)
   const metricsServer = metrics && new MetricsServer(metrics)
   // Before the workers start: a port that cannot be opened stops the start. A primary taking
   // over shares the port with the one it replaces until that one stops.
@@ -103,6 +103,9 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     rolloutDeploy: (request, progress) => change(() => rolloutDeploy(registry, request, progress)),
     rolloutSet: (request, progress) => change(() => rolloutSet(registry, request, progress)),
     rolloutStop: (request, progress) => change(() => rolloutStop(registry, request, progress)),
+    pause: (request, progress) => change(() => registry.changeState('pause', request, progress)),
+    stop: (request, progress) => change(() => registry.changeState('stop', request, progress)),
+    resume: (request, progress) => change(() => registry.changeState('resume', request, progress)),
     reload: (progress) => change(async () => {
       progress(`replacing ${supervisor.workerPids.length} workers one at a time`)
       await supervisor.reload(options.shutdownTimeoutMs)

@@ -10,6 +10,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
 import { scopeCookies } from './cookie-scope'
+import { BUILT_IN_PAGES, type ErrorPages } from './error-pages'
 import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
 import type { ServiceMetrics } from './request-metrics'
 import { hostOnly } from './router'
@@ -43,6 +44,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   expectContinue = false
   /** The service that routed it ('' for mproxy's own answers). */
   service = ''
+  /** The error pages of that service. */
+  pages: ErrorPages = BUILT_IN_PAGES
+  /** While a paused service holds it: when its max pause ends (performance.now() time). */
+  heldUntil = 0
   targetTimeoutMs = 0
   /** The target address it went to. */
   target = ''

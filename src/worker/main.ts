@@ -50,7 +50,8 @@ function main(): void {
   process.on('SIGINT', () => {})
   process.on('SIGTERM', () => {})
 
-  const reporter: InflightReporter = new InflightReporter(() => routes.targets(), (inflight) => send({ mproxy: 1, type: 'inflight', inflight }))
+  const reporter: InflightReporter = new InflightReporter(() => routes.targets(), () => routes.held(),
+    (inflight, held) => send({ mproxy: 1, type: 'inflight', inflight, ...(Object.keys(held).length > 0 && { held }) }))
   let listening = false
   let shuttingDown = false
   const accessLog = config.accessLog !== false
@@ -64,7 +65,7 @@ function main(): void {
       reporter.changed(target)
     },
     reroute: (exchange) => routes.match(exchange.host, exchange.req.url!)?.service.pick(exchange.req.headers.cookie),
-  }, { responseIdleTimeoutMs: config.responseIdleTimeoutMs, accessLog }, metrics)
+  }, { responseIdleTimeoutMs: config.responseIdleTimeoutMs, accessLog }, metrics, () => reporter.heldChanged())
   const trustedProxies = parseTrustedProxies(config.trustedProxies)
   const certificates = new CertificateSelector()
   let httpsPort = 0
@@ -86,6 +87,7 @@ function main(): void {
   setInterval(() => {
     const now = performance.now()
     for (const target of routes.targets()) target.expireSlowRequests(now)
+    routes.expireHeld(now)
   }, TIMEOUT_SWEEP_INTERVAL_MS).unref()
 
   /** What the primary ordered each listener to listen on (sent before the first table). */
@@ -131,7 +133,7 @@ function main(): void {
         routes.install(message.table)
         if (message.table.certificates) certificates.install(message.table.certificates)
         if (message.table.acmeTlsChallenges) tlsChallenges.install(message.table.acmeTlsChallenges)
-        send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot() })
+        send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot(), held: reporter.held() })
         if (!listening && !shuttingDown) {
           listening = true
           void listen().then((ready) => {
@@ -141,7 +143,7 @@ function main(): void {
         }
         return
       case 'cut':
-        routes.cut(message.targets)
+        routes.cut(message.targets, message.service)
         return
       case 'shutdown':
         if (!shuttingDown) {
@@ -206,6 +208,7 @@ async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs:
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())
   await Promise.race([allClosed, deadline])
   clearInterval(idleSweep)
+  routes.cutHeld()
   for (const target of routes.targets()) target.destroy()
   listening.forEach((server) => server.closeAllConnections())
   await beforeDrained()

@@ -54,7 +54,8 @@ export class TargetProxy implements ExchangeOwner {
   readonly #events: TargetProxyEvents
   readonly #settings: UpstreamSettings
   readonly #inflight = new InflightList<Exchange>()
-  readonly #sockets = new Set<Duplex>()
+  /** Upgraded connections, with the service each belongs to. */
+  readonly #sockets = new Map<Duplex, string>()
   #pool: PoolClass
   #wsProxy: WsProxy | undefined
   #retired = false
@@ -125,7 +126,7 @@ export class TargetProxy implements ExchangeOwner {
       error: exchange.abortReason !== undefined ? err.message : (err as NodeJS.ErrnoException).code ?? err.message,
       requestId: exchange.requestId,
     })
-    sendErrorPage(res, status)
+    sendErrorPage(res, status, exchange.pages)
   }
 
   /** Proxies an upgrade; `metrics` counts it in flight until it closes, then as a 101. */
@@ -136,7 +137,7 @@ export class TargetProxy implements ExchangeOwner {
       ;(socket as MeteredSocket)[UPGRADE_METRICS] = metrics
     }
     socket.on('error', (err) => log('debug', 'websocket client error', { target: this.address, error: err.message }))
-    this.#sockets.add(socket)
+    this.#sockets.set(socket, service)
     // Once one side has ended the connection it is over: no half-open socket is kept waiting
     // for the client's own end.
     socket.once('finish', () => socket.destroy())
@@ -166,7 +167,12 @@ export class TargetProxy implements ExchangeOwner {
   retire(): void {
     this.#retired = true
     this.#pool.close().catch(() => {})
-    if (!this.drainWebSockets) for (const socket of this.#sockets) socket.destroy()
+    if (!this.drainWebSockets) for (const socket of this.#sockets.keys()) socket.destroy()
+  }
+
+  /** Closes the upgraded connections of one service (paused or stopped, they would keep its app busy). */
+  closeWebSockets(service: string): void {
+    for (const [socket, owner] of this.#sockets) if (owner === service) socket.destroy()
   }
 
   /** Routed to again (redeployed while still draining). */
@@ -175,10 +181,15 @@ export class TargetProxy implements ExchangeOwner {
     if (this.#pool.closed) this.#pool = this.#createPool()
   }
 
-  /** End of a drain: what is still in flight is cut, with a 504 where nothing was sent yet. */
-  cut(): void {
-    this.#inflight.forEach((exchange) => exchange.abort('drain'))
-    for (const socket of this.#sockets) socket.destroy()
+  /**
+   * End of a drain: what is still in flight (of `service` only, if given) is cut, with a 504
+   * where nothing was sent yet.
+   */
+  cut(service?: string): void {
+    this.#inflight.forEach((exchange) => {
+      if (service === undefined || exchange.service === service) exchange.abort('drain')
+    })
+    for (const [socket, owner] of this.#sockets) if (service === undefined || owner === service) socket.destroy()
   }
 
   destroy(): void {

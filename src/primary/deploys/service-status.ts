@@ -23,19 +23,22 @@ export interface ServiceStatus extends Omit<ServiceSpec, 'targets' | 'rollout'> 
   certificates: HostCertificateStatus[]
   /** Which requests go to the rollout targets; absent when none do. */
   rolloutSplit?: RolloutSplit
+  /** Requests held now, summed over all workers (they count as in flight too). */
+  held: number
 }
 
 /** `list`'s view of a service: its live targets, then those still draining. */
 export function serviceStatus(
   { spec, targets, rolloutTargets, draining, certificate }: Service,
   certificates: ServiceCertificates,
-  workers: InflightSource,
+  workers: InflightSource & { held(service: string): number },
 ): ServiceStatus {
   const { targets: _targets, rollout, ...options } = spec
   return {
     ...options,
     certificates: certificates.status(spec, certificate),
     rolloutSplit: rollout?.split,
+    held: workers.held(spec.name),
     targets: [...targets, ...rolloutTargets, ...draining].map((target) => ({
       address: target.address,
       health: target.state,

@@ -140,15 +140,22 @@ export class Supervisor {
     return [this.#retiredCounters.metrics, ...live]
   }
 
+  /** Requests held for a paused service, summed over the workers. */
+  held(service: string): number {
+    let total = 0
+    for (const handle of this.#handles.values()) total += handle.held[service] ?? 0
+    return total
+  }
+
   /** Calls `listener` whenever a worker reports new counts; returns the unsubscribe function. */
   onCounts(listener: () => void): () => void {
     this.#countListeners.add(listener)
     return () => this.#countListeners.delete(listener)
   }
 
-  /** Tells every worker to cut what is still in flight on these targets. */
-  cut(addresses: string[]): void {
-    this.#broadcast({ mproxy: 1, type: 'cut', targets: addresses })
+  /** Tells every worker to cut what is still in flight on these targets (of `service` only, if given). */
+  cut(addresses: string[], service?: string): void {
+    this.#broadcast({ mproxy: 1, type: 'cut', targets: addresses, ...(service !== undefined && { service }) })
   }
 
   /** Replaces every worker with a fresh one, one at a time: the new one serves before the old one stops. */

@@ -13,7 +13,7 @@ import { timerDelay } from '../../lib/duration'
 import { log } from '../../lib/logger'
 import {
   assertNever, isListenHandle, isWorkerMessage, sendable,
-  type InflightCounts, type ListenHandle, type ListenProtocol, type MetricJson, type PrimaryMessage, type RouteTable, type WorkerMessage,
+  type HeldCounts, type InflightCounts, type ListenHandle, type ListenProtocol, type MetricJson, type PrimaryMessage, type RouteTable, type WorkerMessage,
 } from '../../ipc/messages'
 import type { ListenResult } from './listen-sockets'
 import { tableFor } from './table-delivery'
@@ -82,6 +82,7 @@ export class WorkerHandle {
   /** Why it could not start, as the worker said before exiting (or its last error line on stderr). */
   #failure: string | undefined
   #inflight: InflightCounts = {}
+  #held: HeldCounts = {}
   /** The certificates it was last sent (see table-delivery.ts). */
   #certificatesKey: string | undefined
   #seq = 0
@@ -141,6 +142,11 @@ export class WorkerHandle {
   /** In flight per target address, as it last reported. */
   get inflight(): InflightCounts {
     return this.#inflight
+  }
+
+  /** Requests held per paused service, as it last reported. */
+  get held(): HeldCounts {
+    return this.#held
   }
 
   /** Sends a message while the worker can take one; `socket` travels with it and stays open here. */
@@ -243,11 +249,11 @@ export class WorkerHandle {
         this.#markStoppedAccepting()
         return
       case 'routes-applied':
-        this.#setInflight(message.inflight)
+        this.#setInflight(message.inflight, message.held)
         this.#settleAck(message.ack)
         return
       case 'inflight':
-        this.#setInflight(message.inflight)
+        this.#setInflight(message.inflight, message.held)
         return
       case 'drained':
         this.#setInflight({})
@@ -263,8 +269,9 @@ export class WorkerHandle {
     }
   }
 
-  #setInflight(counts: InflightCounts): void {
+  #setInflight(counts: InflightCounts, held: HeldCounts = {}): void {
     this.#inflight = counts
+    this.#held = held
     this.#events.onCounts()
   }
 
@@ -273,6 +280,7 @@ export class WorkerHandle {
     const expected = this.#state === 'stopping' || (this.#state === 'starting' && this.#byReload)
     this.#setState('exited')
     this.#inflight = {}
+    this.#held = {}
     this.#failReady(new Error(this.#failure ?? `worker ${this.id} exited before it was ready (code ${code}, signal ${signal})`))
     this.#markStoppedAccepting()
     this.#markExited()
