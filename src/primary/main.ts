@@ -17,6 +17,7 @@ import { AcmeManager } from './tls/acme-manager'
 import { CertificateFiles } from './tls/certificate-files'
 import { MutationGate } from './handover/mutation-gate'
 import { Registry } from './deploys/registry'
+import { EventLoopDelay } from './event-loop-delay'
 import { ServiceCertificates } from './tls/service-certificates'
 import { connectRedis } from './fleet/shared-parts'
 import { FileStateStore, STATE_VERSION, type StateStore } from './state/state-store'
@@ -26,6 +27,8 @@ import { Upgrader, disconnectFromParent, inheritedSockets } from './handover/upg
 
 export async function startPrimary(options: ServerOptions): Promise<void> {
   const startedAt = Date.now()
+  // From the first step on: a slow start-up holds the loop as much as a slow deploy does.
+  const eventLoopDelay = new EventLoopDelay()
   await fs.mkdir(options.stateDir, { recursive: true, mode: 0o700 })
   const socketPath = path.join(options.stateDir, SOCKET_NAME)
   // Started by `mproxy upgrade`: the listening sockets of the primary that started this one.
@@ -114,6 +117,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       httpsPort: supervisor.httpsPort,
       httpsError: supervisor.httpsError,
       acceptErrors: supervisor.acceptErrors,
+      eventLoopDelay: eventLoopDelay.status(),
     }),
   })
   await control.listen()
