@@ -4,10 +4,11 @@
  * worker from the account thumbprint alone (key authorization = token.thumbprint), so nothing
  * per token has to reach them. Orders run in the background; failures back off exponentially,
  * so a broken name cannot burn the CA's rate limits. Certificates renew at two thirds of their
- * lifetime, with jitter.
+ * lifetime, with jitter. The conversation with the CA itself runs in a thread of its own
+ * (acme-thread.ts), off the primary's event loop.
  */
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto'
-import type AcmeClient from 'acme-client'
+import { createHash, createPublicKey, generateKeyPair } from 'node:crypto'
+import { promisify } from 'node:util'
 import type { CertificateStatus } from './certificate-status'
 import type { RouteCertificate } from '../../ipc/messages'
 import { oneLine } from '../../errors'
@@ -16,11 +17,11 @@ import { log } from '../../lib/logger'
 import type { AcmeOptions } from '../../server-options'
 import type { CertificateStore, OrderFailure, StoredCertificate } from './certificate-files'
 import { describeOrderError, isUnknownAccount, renewalDue, retryDelayMs } from './acme-schedule'
+import { AcmeThread } from './acme-thread'
+import type { AcmeAccount } from './acme-thread-messages'
 
 /** While another node of the fleet orders a certificate, how often this one looks for it. */
 const FLEET_ORDER_RECHECK_MS = 5_000
-/** A CA that accepts a connection and never answers must not hold a host's order for ever. */
-const ACME_REQUEST_TIMEOUT_MS = 30_000
 
 export class AcmeManager {
   readonly #options: AcmeOptions
@@ -31,7 +32,7 @@ export class AcmeManager {
   readonly #failures = new Map<string, OrderFailure>()
   readonly #ordering = new Set<string>()
   readonly #tlsChallenges = new Map<string, RouteCertificate>()
-  #client: AcmeClient.Client | undefined
+  readonly #thread = new AcmeThread()
   #accountKey = ''
   #accountUrl: string | undefined
   #thumbprint = ''
@@ -52,7 +53,9 @@ export class AcmeManager {
     const directoryUrl = this.#options.directoryUrl
     let account = await this.#store.loadAccount(directoryUrl)
     if (!account) {
-      const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
+      // Off the event loop: an RSA key takes ~80 ms to generate.
+      const { privateKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 })
+      const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
       account = await this.#store.createAccount({ directoryUrl, keyPem })
       if (account.keyPem === keyPem) log('info', 'acme account key created', { directory: directoryUrl })
     }
@@ -76,6 +79,7 @@ export class AcmeManager {
   stop(): void {
     clearInterval(this.#timer)
     this.#timer = undefined
+    this.#thread.stop()
   }
 
   /** What workers append to a token to answer an HTTP-01 challenge. */
@@ -149,34 +153,25 @@ export class AcmeManager {
     const challengeType = (this.#failures.get(host)?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
     log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, challenge: challengeType, directory: this.#options.directoryUrl })
     try {
-      const { acme, client } = await this.#loadClient()
-      const [key, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, await acme.crypto.createPrivateEcdsaKey())
-      const cert = await client.auto({
-        csr,
-        email: this.#options.email,
-        termsOfServiceAgreed: true,
-        challengePriority: [challengeType],
-        // The workers answer from the thumbprint; a self-check from here would test our own DNS view only.
-        skipChallengeVerification: true,
-        challengeCreateFn: async (authz, challenge, keyAuthorization) => {
-          if ((challenge.type as string) === 'tls-alpn-01') {
-            const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey())
-            this.#tlsChallenges.set(host, { hosts: [host], cert: alpnCert.toString(), key: alpnKey.toString() })
+      const issued = await this.#thread.order(this.#account(), host, challengeType, this.#thumbprint, {
+        created: async ({ challengeType: type, alpn, keyAuthorizationMatches }) => {
+          if (alpn) {
+            this.#tlsChallenges.set(host, { hosts: [host], ...alpn })
             // The CA may connect as soon as this returns: every worker must have the certificate.
             await this.#onChange()
-          } else if (keyAuthorization !== `${challenge.token}.${this.#thumbprint}`) {
+          } else if (!keyAuthorizationMatches) {
             log('warn', 'unexpected key authorization', { host })
           }
-          log('info', 'challenge ready', { host, type: challenge.type })
+          log('info', 'challenge ready', { host, type })
         },
-        challengeRemoveFn: async () => {
+        removed: async () => {
           if (this.#tlsChallenges.delete(host)) await this.#onChange()
         },
       })
       // The CA only issues once the challenge has passed.
       log('info', 'challenge passed', { host, type: challengeType })
-      await this.#saveAccountUrl(client)
-      this.#certificates.set(host, await this.#store.save(host, cert, key.toString()))
+      await this.#saveAccountUrl(issued.accountUrl)
+      this.#certificates.set(host, await this.#store.save(host, issued.cert, issued.key))
       this.#failures.delete(host)
       const stored = this.#certificates.get(host)
       log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, challenge: challengeType, notAfter: stored?.notAfter.toISOString() })
@@ -239,37 +234,20 @@ export class AcmeManager {
     return true
   }
 
-  /** The ACME library is loaded on first use: a proxy without automatic certificates saves ~15 MiB. */
-  async #loadClient(): Promise<{ acme: typeof AcmeClient; client: AcmeClient.Client }> {
-    const acme = (await import('acme-client')).default
-    // mproxy retries on its own schedule; the library's own retries would hold an order for minutes.
-    ;(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0
-    acme.axios.defaults.timeout = ACME_REQUEST_TIMEOUT_MS
-    this.#client ??= new acme.Client({
-      directoryUrl: this.#options.directoryUrl,
-      accountKey: this.#accountKey,
-      accountUrl: this.#accountUrl,
-      // Poll an order's status from 1 s on (the library's default starts at 5 s).
-      backoffMin: 1_000,
-      backoffMax: 10_000,
-    })
-    return { acme, client: this.#client }
+  #account(): AcmeAccount {
+    return { directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey, url: this.#accountUrl, email: this.#options.email }
   }
 
   /** Registers the account key anew; false (and the order fails as usual) if the CA refuses. */
   async #registerAgain(host: string): Promise<boolean> {
     this.#accountUrl = undefined
-    this.#client = undefined
-    const { client } = await this.#loadClient()
     try {
-      await client.createAccount({ termsOfServiceAgreed: true, contact: this.#options.email ? [`mailto:${this.#options.email}`] : undefined })
-    } catch (err) {
-      // A CA that still has an account for this key answers with its URL, and the library then
-      // sends an empty update, which some CAs refuse: the URL is known all the same.
-      log('debug', 'acme account registration answered with an error', { host, error: oneLine(err) })
-    }
-    try {
-      await this.#saveAccountUrl(client)
+      const registration = await this.#thread.register(this.#account())
+      if (registration.answeredWithError) {
+        log('debug', 'acme account registration answered with an error', { host, error: registration.answeredWithError })
+      }
+      if (!registration.accountUrl) throw new Error(registration.error ?? 'the CA gave no account URL')
+      await this.#saveAccountUrl(registration.accountUrl)
       return true
     } catch (err) {
       log('error', 'acme account could not be registered again', { host, error: oneLine(err) })
@@ -277,8 +255,7 @@ export class AcmeManager {
     }
   }
 
-  async #saveAccountUrl(client: AcmeClient.Client): Promise<void> {
-    const url = client.getAccountUrl()
+  async #saveAccountUrl(url: string): Promise<void> {
     if (this.#accountUrl === url) return
     this.#accountUrl = url
     await this.#store.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#accountKey, url })
