@@ -7,10 +7,11 @@ import type { HealthCheckOptions } from '../options'
 import type { ServiceStatus } from '../primary/deploys/service-status'
 import type { NodeStatus } from '../primary/fleet/fleet-nodes'
 import type { AcceptErrorStatus } from '../primary/workers/accept-errors'
+import type { EventLoopDelayStatus } from '../primary/event-loop-delay'
 
 export type { ServiceStatus, TargetStatus } from '../primary/deploys/service-status'
 export type { HostCertificateStatus } from '../primary/tls/certificate-status'
-export type { NodeStatus, AcceptErrorStatus }
+export type { NodeStatus, AcceptErrorStatus, EventLoopDelayStatus }
 
 export const SOCKET_NAME = 'mproxy.sock'
 
@@ -115,6 +116,8 @@ export interface StatusResponse {
   metricsPort?: number
   /** Workers that reported an accept error within the last 5 s: `status` exits 1 while there are any. */
   acceptErrors: AcceptErrorStatus[]
+  /** How late the primary's event loop ran since it started (see src/primary/event-loop-delay.ts). */
+  eventLoopDelay: EventLoopDelayStatus
 }
 
 /** A new primary asks the running one to hand over (see src/primary/takeover.ts). */

@@ -18,6 +18,7 @@ import { CertificateFiles } from './tls/certificate-files'
 import { MutationGate } from './handover/mutation-gate'
 import { Registry } from './deploys/registry'
 import { rolloutDeploy, rolloutSet, rolloutStop } from './deploys/rollouts'
+import { EventLoopDelay } from './event-loop-delay'
 import { ServiceCertificates } from './tls/service-certificates'
 import { connectRedis } from './fleet/shared-parts'
 import { FileStateStore, STATE_VERSION, type StateStore } from './state/state-store'
@@ -29,6 +30,8 @@ import { Upgrader, disconnectFromParent, inheritedSockets } from './handover/upg
 
 export async function startPrimary(options: ServerOptions): Promise<void> {
   const startedAt = Date.now()
+  // From the first step on: a slow start-up holds the loop as much as a slow deploy does.
+  const eventLoopDelay = new EventLoopDelay()
   await fs.mkdir(options.stateDir, { recursive: true, mode: 0o700 })
   const socketPath = path.join(options.stateDir, SOCKET_NAME)
   // Started by `mproxy upgrade`: the listening sockets of the primary that started this one.
@@ -135,6 +138,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       httpsError: supervisor.httpsError,
       acceptErrors: supervisor.acceptErrors,
       metricsPort: metricsServer?.port,
+      eventLoopDelay: eventLoopDelay.status(),
     }),
   })
   await control.listen()
