@@ -22,6 +22,10 @@ const LOAD_STREAMS = 16
 const WARM_UP_REQUESTS = 100
 const LOAD_TEST_TIMEOUT_MS = 60_000
 const BIG_RESPONSE_BYTES = 4 * 1024 * 1024
+/** A session must open its first stream within the header timeout (as an HTTP/1.1 client must send its head)... */
+const FIRST_STREAM_TIMEOUT_MS = 10_000
+/** ...give or take this, on a busy machine. */
+const CUT_MARGIN_MS = 5_000
 
 /** Echoes what the app received: method, target, headers and body, as JSON. */
 function echoHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -188,6 +192,18 @@ describe('HTTP/2 over HTTPS', () => {
     expect(await slow).toMatchObject({ status: 200, body: backend.name })
     expect(await exited).toBe(0)
   })
+
+  it('closes a session that opens no stream within the header timeout', async () => {
+    const backend = await startBackend()
+    const proxy = await proxyFor(backend)
+    const session = await connectH2(proxy.httpsPort, h2())
+    const connectedAt = Date.now()
+
+    await new Promise<void>((resolve) => session.once('close', () => resolve()))
+
+    expect(Date.now() - connectedAt).toBeGreaterThanOrEqual(FIRST_STREAM_TIMEOUT_MS - 1_000)
+    expect(Date.now() - connectedAt).toBeLessThan(FIRST_STREAM_TIMEOUT_MS + CUT_MARGIN_MS)
+  }, FIRST_STREAM_TIMEOUT_MS + CUT_MARGIN_MS + 10_000)
 
   it('still serves HTTP/1.1 and WebSocket upgrades over TLS on the same port', async () => {
     const backend = await startBackend()
