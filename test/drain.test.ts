@@ -42,7 +42,8 @@ describe('drain', () => {
     const slowResult = await slow
 
     expect(deployResult.error).toBeUndefined()
-    expect(deployMs).toBeLessThan(2_500)
+    // Far from the slow request's 10 s, whatever a loaded machine adds to the health check and the CLI.
+    expect(deployMs).toBeLessThan(5_000)
     // No response had started: 504 (or, at worst, the connection is cut).
     if (slowResult.value) expect(slowResult.value.status).toBe(504)
     else expect(slowResult.error).toBeDefined()
