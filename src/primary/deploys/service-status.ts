@@ -23,6 +23,11 @@ export interface ServiceStatus {
   scopeCookiePaths: boolean
   targets: TargetStatus[]
   tls: boolean
+  /** With TLS: plain HTTP is redirected to HTTPS. */
+  tlsRedirect: boolean
+  /** With TLS from provided files: their paths. */
+  tlsCertificatePath?: string
+  tlsPrivateKeyPath?: string
   /** One entry per host for automatic certificates; one for a provided certificate. */
   certificates: HostCertificateStatus[]
   healthCheck: HealthCheckOptions
@@ -46,6 +51,9 @@ export function serviceStatus(
     stripPathPrefix: spec.stripPathPrefix,
     scopeCookiePaths: spec.scopeCookiePaths,
     tls: spec.tls,
+    tlsRedirect: spec.tlsRedirect,
+    tlsCertificatePath: spec.tlsCertificatePath,
+    tlsPrivateKeyPath: spec.tlsPrivateKeyPath,
     certificates: certificates.status(spec, certificate),
     healthCheck: spec.healthCheck,
     drainTimeoutMs: spec.drainTimeoutMs,
