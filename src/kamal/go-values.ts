@@ -91,7 +91,7 @@ export function nanosToMs(nanos: bigint): number {
  */
 export function parseGoInt(text: string): number {
   const fail = (why: string) => new GoValueError(`strconv.ParseInt: parsing ${goQuote(text)}: ${why}`)
-  const match = /^([+-]?)(0[xX]|0[bB]|0[oO]|0(?=[0-7_]))?([0-9a-fA-F_]+)$/.exec(text)
+  const match = /^([+-]?)(0[xX]|0[bB]|0[oO]|0(?=[0-9_]))?([0-9a-fA-F_]+)$/.exec(text)
   if (!match) throw fail('invalid syntax')
   const [, sign, prefix = '', body] = match
   const base = prefix === '' ? 10 : /[xX]/.test(prefix) ? 16 : /[bB]/.test(prefix) ? 2 : 8
