@@ -39,7 +39,12 @@ export async function importKamalProxy(stateDir: string, acmeDirectoryUrl: strin
   for (const paused of imported.paused) {
     log('warn', `kamal-proxy service was ${paused.state}: mproxy serves it running (it has no pause or stop yet)`, { ...paused })
   }
-  const reuse = await reuseKamalCertificates(imported.certificates, acmeDirectoryUrl, certificates).catch((err: unknown) => {
+  // The cache path kamal-proxy saved is its container's: where that is not here, the data dir's.
+  const sources = await Promise.all(imported.certificates.map(async (source) => ({
+    ...source,
+    cachePath: (await isDirectory(source.cachePath)) ? source.cachePath : path.join(stateDir, 'certs'),
+  })))
+  const reuse = await reuseKamalCertificates(sources, acmeDirectoryUrl, certificates).catch((err: unknown) => {
     log('error', 'kamal-proxy certificates not reused', { error: oneLine(err) })
     return undefined
   })
@@ -47,4 +52,8 @@ export async function importKamalProxy(stateDir: string, acmeDirectoryUrl: strin
   for (const { host, reason } of reuse?.missing ?? []) log('info', 'no kamal-proxy certificate to reuse: it will be ordered', { host, reason })
   log('info', 'kamal-proxy state imported', { file, services: imported.services.map((spec) => spec.name) })
   return { version: STATE_VERSION, services: imported.services }
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  return fs.stat(dir).then((stat) => stat.isDirectory(), () => false)
 }
