@@ -22,6 +22,7 @@
  *   WORKERS=2  CASES=small,big64k,close  LOADGEN=wrk|autocannon (default: wrk if on PATH)
  *   MAX_LOAD=0 (if > 0, wait up to LOAD_WAIT_S=120 for the 1-min load average to drop below it)
  *   BENCH_JSON=path (also write the raw numbers as JSON)  ACCESS_LOG=true|false (mproxy's --access-log)
+ *   MPROXY_METRICS_PORT=auto (passed on to mproxy: serve metrics, so requests are counted; default off)
  * Linux only (/proc). Every process it starts is stopped by pid at the end, on error and on SIGINT.
  */
 'use strict';

@@ -36,6 +36,8 @@ export class HandingOverError extends define('MPROXY_ERR_HANDING_OVER', 503) {}
 /** A takeover or upgrade could not complete; the running proxy keeps serving. */
 export class ReloadFailedError extends define('MPROXY_ERR_RELOAD_FAILED', 500) {}
 export class TakeoverFailedError extends define('MPROXY_ERR_TAKEOVER_FAILED', 500) {}
+/** A port mproxy was told to serve on cannot be opened. */
+export class ListenFailedError extends define('MPROXY_ERR_LISTEN_FAILED', 500) {}
 
 export function hostTakenError(host: string, service: string): HostInUseError {
   return new HostInUseError(`host ${host} is already used by service ${service}`)

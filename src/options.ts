@@ -26,6 +26,15 @@ export const DEFAULT_ACME_RETRY_BASE_MS = 60_000
 /** How often certificates are checked for renewal. */
 export const DEFAULT_ACME_CHECK_INTERVAL_MS = 3_600_000
 export const DEFAULT_REDIS_PREFIX = 'mproxy:'
+/** How long a paused service holds each new request before answering 504. */
+export const DEFAULT_MAX_PAUSE_MS = 30_000
+
+/**
+ * Whether a service serves: `running` proxies, `paused` holds new requests until it resumes,
+ * `stopped` answers them with its 503 maintenance page.
+ */
+export type ServiceState = 'running' | 'paused' | 'stopped'
+export const SERVICE_STATES: readonly ServiceState[] = ['running', 'paused', 'stopped']
 
 export interface HealthCheckOptions {
   /** Path probed with GET; any 2xx is healthy. Default `/up`. */
@@ -70,9 +79,26 @@ export interface ServiceSpec {
   tls: boolean
   /** With TLS, answer plain HTTP with a redirect to HTTPS. Default true. */
   tlsRedirect: boolean
+  /**
+   * Paths whose requests the metrics do not count (still logged), compared exactly with the path
+   * the app sees (prefix stripped) without the query: `/up` matches `/up?x=1`, not `/up/x`.
+   * Default none.
+   */
+  excludeMetricsPaths: string[]
   /** Absolute paths of a PEM certificate (chain) and its key provided by the operator. */
   tlsCertificatePath?: string
   tlsPrivateKeyPath?: string
+  /**
+   * Absolute path of a directory of `<status>.html` pages that replace the built-in error pages
+   * of this service's answers (read by the primary at deploy and at start). Default: none.
+   */
+  errorPagesPath?: string
+  /** `running` unless `mproxy pause` or `mproxy stop` said otherwise (kept across deploys). */
+  state: ServiceState
+  /** While stopped: the text of the 503 page (HTML-escaped); '' for the default text. */
+  stopMessage: string
+  /** While paused: longest a new request is held before it is answered 504, in ms. Default 30000. */
+  maxPauseMs: number
   /** A canary beside the active targets (`mproxy rollout`); a plain deploy never changes it. */
   rollout?: RolloutSpec
 }
@@ -90,6 +116,9 @@ export interface RolloutSplit {
   /** Cookie values always sent to the rollout targets. */
   allowlist: string[]
 }
+
+/** The part of a service that `pause`, `stop` and `resume` change, and a deploy keeps. */
+export type ServiceStateFields = Pick<ServiceSpec, 'state' | 'stopMessage' | 'maxPauseMs'>
 
 /** Options that only live as long as one deploy. */
 export interface DeployOptions {
@@ -126,12 +155,17 @@ const SERVICE_SPEC_INPUT = v.looseObject({
   drainWebSockets: v.optional(v.boolean()),
   tls: v.optional(v.boolean()),
   tlsRedirect: v.optional(v.boolean()),
+  excludeMetricsPaths: v.optional(v.array(v.string())),
   tlsCertificatePath: optionalText,
   tlsPrivateKeyPath: optionalText,
   rollout: v.optional(v.looseObject({
     targets: v.array(v.string()),
     split: v.optional(v.looseObject({ percent: v.number(), allowlist: v.optional(v.array(v.string())) })),
   })),
+  errorPagesPath: optionalText,
+  state: v.optional(v.picklist(SERVICE_STATES)),
+  stopMessage: optionalText,
+  maxPauseMs: optionalMs,
 })
 
 /** Validates a service definition from an untrusted source (CLI request, state file) and normalizes it. */
@@ -161,7 +195,12 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     targetTimeoutMs: checkTimeout('target timeout', input.targetTimeoutMs ?? DEFAULT_TARGET_TIMEOUT_MS),
     drainTimeoutMs: checkTimeout('drain timeout', input.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, { allowZero: true }),
     drainWebSockets: input.drainWebSockets === true,
+    excludeMetricsPaths: normalizeMetricsPaths(input.excludeMetricsPaths),
     ...tls,
+    ...(input.errorPagesPath !== undefined && { errorPagesPath: checkAbsolute('error pages directory', input.errorPagesPath) }),
+    state: input.state ?? 'running',
+    stopMessage: input.stopMessage ?? '',
+    maxPauseMs: checkTimeout('max pause', input.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS),
     ...(input.rollout && { rollout: normalizeRollout(input.rollout) }),
   }
 }
@@ -181,6 +220,17 @@ export function normalizeRolloutSplit(percent: number, allowlist: string[]): Rol
   return { percent, allowlist: values }
 }
 
+function checkAbsolute(name: string, file: string): string {
+  if (!path.isAbsolute(file)) throw new InvalidOptionError(`the ${name} must be an absolute path: ${file}`)
+  return path.normalize(file)
+}
+
+/** Whether two specs differ in nothing but their state (a pause, stop or resume). */
+export function onlyStateDiffers(a: ServiceSpec, b: ServiceSpec): boolean {
+  const withoutState = ({ state: _s, stopMessage: _m, maxPauseMs: _p, ...rest }: ServiceSpec) => JSON.stringify(rest)
+  return withoutState(a) === withoutState(b)
+}
+
 /** `/api/`, `api` → `/api`; none → `/`. A prefix is a path: no query, no spaces. */
 export function normalizePathPrefixes(input: string[] | undefined): string[] {
   const prefixes = (input ?? []).map((prefix) => {
@@ -189,6 +239,14 @@ export function normalizePathPrefixes(input: string[] | undefined): string[] {
     return path
   })
   return prefixes.length === 0 ? ['/'] : [...new Set(prefixes)]
+}
+
+/** Each a path without query or fragment; duplicates dropped. */
+function normalizeMetricsPaths(input: string[] | undefined): string[] {
+  for (const path of input ?? []) {
+    if (!/^\/[^\s?#]*$/.test(path)) throw new InvalidOptionError(`invalid metrics path "${path}": expected a path such as /up, without a query`)
+  }
+  return [...new Set(input ?? [])]
 }
 
 /** Named after its first host, and its first prefix when it is not `/`: `app.example.com-api`. */
@@ -215,6 +273,12 @@ function normalizeTls(input: Partial<TlsOptions>, hosts: string[]): TlsOptions {
   }
   if (!path.isAbsolute(cert) || !path.isAbsolute(key)) throw new InvalidOptionError('certificate and key paths must be absolute')
   return { tls: true, tlsRedirect: input.tlsRedirect !== false, tlsCertificatePath: cert, tlsPrivateKeyPath: key }
+}
+
+/** Checks the durations a pause or stop is given, before anything waits or changes. */
+export function checkStateChange(drainTimeoutMs: number | undefined, maxPauseMs: number | undefined): void {
+  if (drainTimeoutMs !== undefined) checkTimeout('drain timeout', drainTimeoutMs, { allowZero: true })
+  if (maxPauseMs !== undefined) checkTimeout('max pause', maxPauseMs)
 }
 
 export function normalizeDeployOptions(input: Partial<DeployOptions>): DeployOptions {

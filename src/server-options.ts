@@ -29,6 +29,11 @@ export interface ServerOptions {
   httpPort: number
   /** Port for HTTPS; 0 picks a free one. Default 443. If it cannot listen, mproxy runs without TLS. */
   httpsPort: number
+  /**
+   * Port of the Prometheus endpoint (`/metrics`, all interfaces); 0 picks a free one
+   * (`--metrics-port auto`). Default: undefined, no metrics and nothing counted.
+   */
+  metricsPort: number | undefined
   /** Worker processes. Default: one per CPU. */
   workers: number
   stateDir: string
@@ -59,6 +64,8 @@ export interface WorkerConfig {
   responseIdleTimeoutMs: number
   /** How long in-flight requests may finish when the worker stops, also when the primary died. */
   shutdownTimeoutMs: number
+  /** Count requests for the metrics (`--metrics-port`). */
+  metrics: boolean
   /** Base64 of the 48 bytes of TLS session ticket keys all workers share. */
   ticketKeys: string
 }

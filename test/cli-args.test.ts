@@ -30,7 +30,7 @@ describe('wholeLine', () => {
 
 describe('CLI input errors', () => {
   it.each([
-    ['an unknown command with an argument', ['stop', 'web'], /^Error: unknown command "stop"; see mproxy --help$/],
+    ['an unknown command with an argument', ['halt', 'web'], /^Error: unknown command "halt"; see mproxy --help$/],
     ['deploy without a target', ['deploy'], /^Error: missing TARGET \(Target HOST:PORT/],
     ['a boolean flag with another value', ['deploy', 'web:3000', '--ssl=maybe'], /^Error: invalid --ssl=maybe: expected true or false$/],
   ])('%s: exit 1 and one whole Error line', async (_case, args, message) => {

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from '../src/errors'
-import { DEPLOY_REQUEST, REMOVE_REQUEST, parseRequest } from '../src/control/schemas'
+import { DEPLOY_REQUEST, PAUSE_REQUEST, REMOVE_REQUEST, RESUME_REQUEST, STOP_REQUEST, parseRequest } from '../src/control/schemas'
 
 const DEPLOY = { targets: ['web:3000'], hosts: ['app.test'], tls: false, healthCheck: { path: '/up' }, force: false }
 
@@ -25,5 +25,23 @@ describe('parseRequest', () => {
     ['by host', { host: 'app.test' }],
   ])('takes a remove request %s', (_case, body) => {
     expect(parseRequest(REMOVE_REQUEST, 'remove', body)).toEqual(body)
+  })
+
+  it.each<[string, Parameters<typeof parseRequest>[0], unknown]>([
+    ['a pause with its durations', PAUSE_REQUEST, { name: 'web', drainTimeoutMs: 0, maxPauseMs: 60_000 }],
+    ['a stop by host with a message', STOP_REQUEST, { host: 'app.test', message: 'Back soon' }],
+    ['a resume', RESUME_REQUEST, { name: 'web' }],
+  ])('takes %s', (_case, schema, body) => {
+    expect(parseRequest(schema, 'pause', body)).toEqual(body)
+  })
+
+  it.each<[string, Parameters<typeof parseRequest>[0], unknown, RegExp]>([
+    ['a max pause as a string', PAUSE_REQUEST, { name: 'web', maxPauseMs: '30s' }, /^invalid pause request \(maxPauseMs\): /],
+    ['a stop message that is not text', STOP_REQUEST, { name: 'web', message: 42 }, /^invalid stop request \(message\): /],
+    ['a max pause given to stop', STOP_REQUEST, { name: 'web', maxPauseMs: 1 }, /^invalid stop request \(maxPauseMs\): /],
+    ['a message given to resume', RESUME_REQUEST, { name: 'web', message: 'x' }, /^invalid resume request \(message\): /],
+  ])('refuses %s', (_case, schema, body, message) => {
+    const what = schema === PAUSE_REQUEST ? 'pause' : schema === STOP_REQUEST ? 'stop' : 'resume'
+    expect(() => parseRequest(schema, what, body)).toThrow(message)
   })
 })

@@ -67,13 +67,13 @@ describe('deploy', () => {
   })
 
   it('prints each progress line once while one target waits for another', async () => {
-    let slowReady = false
+    // Healthy from its fourth probe on, however slowly the machine runs.
+    let probes = 0
     const fast = await startBackend()
     const slow = await startBackend((req, res) => {
-      if (req.url === '/up' && !slowReady) res.statusCode = 503
+      if (req.url === '/up' && ++probes <= 3) res.statusCode = 503
       res.end('slow')
     })
-    setTimeout(() => (slowReady = true), 1_000).unref()
     const proxy = await startProxy({ workers: 1 })
 
     const result = await proxy.deploy([fast.address, slow.address])
@@ -135,12 +135,13 @@ describe('deploy', () => {
     const proxy = await startProxy()
     await proxy.deploy([backend.address])
     const listBefore = await proxy.list()
-    const slow = request(proxy.port, { path: '/slow?ms=3000' })
+    const slow = request(proxy.port, { path: '/slow?ms=6000' })
     await waitUntil(() => backend.appRequests >= 1, undefined, 'the slow request to reach the backend')
 
     const result = await proxy.deploy([backend.address])
 
-    expect(result.durationMs).toBeLessThan(2_000)
+    // Well under the slow request's 6 s, whatever a loaded machine adds to the CLI's own start.
+    expect(result.durationMs).toBeLessThan(4_000)
     expect((await proxy.list()).services.map((s) => s.targets.map((t) => t.address))).toEqual(
       listBefore.services.map((s) => s.targets.map((t) => t.address)),
     )

@@ -24,6 +24,7 @@ describe('kamal-proxy state import', () => {
     expect(spec('app-web')).toEqual({
       name: 'app-web', hosts: ['app.example.com'], targets: ['a1b2c3d4e5f6:80'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false,
       healthCheck: HEALTH, targetTimeoutMs: 30000, drainTimeoutMs: 30000, drainWebSockets: false, tls: true, tlsRedirect: true,
+      excludeMetricsPaths: [], state: 'running', stopMessage: '', maxPauseMs: 30000,
       rollout: { targets: ['f6e5d4c3b2a1:80'], split: { percent: 20, allowlist: ['staff'] } },
     })
   })

@@ -37,7 +37,7 @@ function service(overrides: Partial<ServiceStatus>): ServiceStatus {
   return {
     name: 'web', hosts: [], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: [], tls: false, tlsRedirect: false,
     certificates: [], healthCheck: { path: '/up', intervalMs: 1000, timeoutMs: 5000 }, drainTimeoutMs: 30000, drainWebSockets: false,
-    targetTimeoutMs: 30000, ...overrides,
+    targetTimeoutMs: 30000, excludeMetricsPaths: [], state: 'running', stopMessage: '', maxPauseMs: 30000, held: 0, ...overrides,
   }
 }
 

@@ -234,6 +234,20 @@ describe('help and status', () => {
     expect(json).toMatchObject({ workers: 2, httpPort: proxy.port, pid: proxy.proc.pid, services: 0 })
   })
 
+  it("status reports how late the primary's event loop ran, as JSON and in its line", async () => {
+    const proxy = await startProxy({ workers: 1 })
+
+    const text = await proxy.cli(['status'])
+    const { eventLoopDelay } = await proxy.status()
+
+    // What the numbers are is the benchmark's business (npm run bench:control); here, that they are there.
+    expect(eventLoopDelay).toEqual({ p50Ms: expect.any(Number), p99Ms: expect.any(Number), maxMs: expect.any(Number) })
+    expect(eventLoopDelay.p50Ms).toBeGreaterThanOrEqual(0)
+    expect(eventLoopDelay.p50Ms).toBeLessThanOrEqual(eventLoopDelay.p99Ms)
+    expect(eventLoopDelay.p99Ms).toBeLessThanOrEqual(eventLoopDelay.maxMs)
+    expect(text.stdout).toMatch(/; event loop delay p50 \d+\.\d ms, p99 \d+\.\d ms, max \d+\.\d ms$/m)
+  })
+
   it('status exits 1 once the proxy has stopped', async () => {
     const proxy = await startProxy({ workers: 1 })
     await proxy.stop()

@@ -1,4 +1,4 @@
-import { classifyProxyError, isRetryable } from '../src/worker/proxy-errors'
+import { classifyProxyError, isRetryable, upstreamErrorKind } from '../src/worker/proxy-errors'
 
 const error = (code: string) => Object.assign(new Error(code), { code })
 
@@ -29,5 +29,22 @@ describe('isRetryable', () => {
   ])('%s: %p', (_case, overrides, code, expected) => {
     const exchange = { ...fresh, ...overrides } as unknown as Parameters<typeof isRetryable>[0]
     expect(isRetryable(exchange, error(code))).toBe(expected)
+  })
+})
+
+describe('upstreamErrorKind', () => {
+  it.each<[string, string, 'timeout' | 'drain' | undefined, string]>([
+    ['refused', 'ECONNREFUSED', undefined, 'refused'],
+    ['reset by the upstream', 'ECONNRESET', undefined, 'reset'],
+    ['the upstream closed its socket', 'UND_ERR_SOCKET', undefined, 'reset'],
+    ['a broken pipe', 'EPIPE', undefined, 'reset'],
+    ['unknown host', 'ENOTFOUND', undefined, 'unresolved'],
+    ['connect timeout', 'UND_ERR_CONNECT_TIMEOUT', undefined, 'timeout'],
+    ['a response that stalled', 'UND_ERR_BODY_TIMEOUT', undefined, 'timeout'],
+    ['the target timeout', 'ECONNRESET', 'timeout', 'timeout'],
+    ['a cut at the end of a drain', 'ECONNRESET', 'drain', 'drain'],
+    ['anything else', 'UND_ERR_INVALID_ARG', undefined, 'other'],
+  ])('%s → %s', (_case, code, abortReason, expected) => {
+    expect(upstreamErrorKind(error(code), abortReason)).toBe(expected)
   })
 })

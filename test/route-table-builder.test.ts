@@ -18,8 +18,10 @@ describe('buildRouteTable', () => {
   it.each([
     ['all healthy', [['a:1', 'healthy'], ['b:1', 'healthy']], ['a:1', 'b:1']],
     ['only the healthy ones', [['a:1', 'healthy'], ['b:1', 'unhealthy']], ['a:1']],
-    ['all of them when none is healthy (a health-check blip is not an outage)', [['a:1', 'unhealthy'], ['b:1', 'unhealthy']], ['a:1', 'b:1']],
+    ['none when no target of several is healthy (the service answers 503)', [['a:1', 'unhealthy'], ['b:1', 'unhealthy']], []],
+    ['the only target of a service, healthy or not (a health-check blip is not an outage)', [['a:1', 'unhealthy']], ['a:1']],
     ['a restored target not checked yet', [['a:1', 'healthy'], ['b:1', 'adding']], ['a:1']],
+    ['the targets a forced deploy switched to before any check passed', [['a:1', 'adding'], ['b:1', 'unhealthy']], ['a:1']],
   ] as Array<[string, Array<[string, string]>, string[]]>)('routes to %s', (_case, targets, routed) => {
     expect(buildRouteTable(1, [service(targets)], NO_TLS).services[0].targets).toEqual(routed)
   })
@@ -29,7 +31,10 @@ describe('buildRouteTable', () => {
     const table = buildRouteTable(42, [service([['a:1', 'healthy']], { tlsRedirect: true, acmeChallenges: true })], tls)
     expect(table).toEqual({
       version: 42,
-      services: [{ name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: true, acmeChallenges: true }],
+      services: [{
+        name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], rolloutTargets: [], targetTimeoutMs: 30_000,
+        drainWebSockets: false, excludeMetricsPaths: [], tlsRedirect: true, acmeChallenges: true, state: 'running', stopMessage: '', maxPauseMs: 30_000, healthCheckPath: '/up', errorPages: {},
+      }],
       ...tls,
     })
   })
@@ -38,5 +43,11 @@ describe('buildRouteTable', () => {
     const spec = normalizeServiceSpec({ name: 'web', targets: ['a:1'], rollout: { targets: ['r:1', 'r:2'], split: { percent: 10, allowlist: ['beta'] } } })
     const routed = buildRouteTable(1, [{ ...service([['a:1', 'healthy']]), spec, rolloutTargets: [{ address: 'r:1', state: 'unhealthy' }, { address: 'r:2', state: 'healthy' }] }], NO_TLS)
     expect(routed.services[0]).toMatchObject({ targets: ['a:1'], rolloutTargets: ['r:2'], rolloutSplit: { percent: 10, allowlist: ['beta'] } })
+  })
+
+  it('carries a stopped service’s state, message and error pages', () => {
+    const spec = { ...normalizeServiceSpec({ name: 'web', targets: ['a:1'], healthCheck: { path: '/health?full=1' } }), state: 'stopped' as const, stopMessage: 'Back soon' }
+    const [routed] = buildRouteTable(1, [{ ...service([['a:1', 'healthy']]), spec, errorPages: { 503: '<p>{{ .Message }}</p>' } }], NO_TLS).services
+    expect(routed).toMatchObject({ state: 'stopped', stopMessage: 'Back soon', healthCheckPath: '/health?full=1', errorPages: { 503: '<p>{{ .Message }}</p>' } })
   })
 })

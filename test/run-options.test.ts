@@ -47,6 +47,24 @@ describe('resolveRunOptions', () => {
     expect(resolve(flags, env).responseIdleTimeoutMs).toBe(ms)
   })
 
+  it.each<[string, RunFlags, NodeJS.ProcessEnv, number | undefined]>([
+    ['off by default', {}, {}, undefined],
+    ['off with 0', { 'metrics-port': '0' }, { MPROXY_METRICS_PORT: '9090' }, undefined],
+    ['on a port given', { 'metrics-port': '9090' }, {}, 9090],
+    ['on a free port with auto (0 to listen on)', { 'metrics-port': 'auto' }, {}, 0],
+    ['on MPROXY_METRICS_PORT', {}, { MPROXY_METRICS_PORT: '9091', METRICS_PORT: '9092' }, 9091],
+    ['on METRICS_PORT, as kamal-proxy reads it', {}, { METRICS_PORT: '9092' }, 9092],
+  ])('serves metrics %s', (_case, flags, env, port) => {
+    expect(resolve(flags, env).metricsPort).toBe(port)
+  })
+
+  it.each<[string, RunFlags, NodeJS.ProcessEnv, RegExp]>([
+    ['a port out of range', { 'metrics-port': '70000' }, {}, /^invalid --metrics-port: expected a port from 0 \(off\) to 65535, or auto$/],
+    ['a name in the environment', {}, { MPROXY_METRICS_PORT: 'yes' }, /^invalid MPROXY_METRICS_PORT: expected a port/],
+  ])('refuses a metrics port that is %s', (_case, flags, env, message) => {
+    expect(() => resolve(flags, env)).toThrow(message)
+  })
+
   it('has no Redis and no node name without --redis-url', () => {
     expect(resolve({}).redis).toBeUndefined()
   })

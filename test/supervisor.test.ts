@@ -17,7 +17,7 @@ const DRAIN_TIMEOUT_MS = 1_000
 const LONG_WAIT_MS = 60_000
 const TABLE: RouteTable = { version: 1, services: [], certificates: [], acmeThumbprint: '', acmeTlsChallenges: [] }
 /** Unused: the fakes read no environment. */
-const WORKER_CONFIG: WorkerConfig = { trustedProxies: [], accessLog: false, responseIdleTimeoutMs: 1_000, shutdownTimeoutMs: 1_000, ticketKeys: '' }
+const WORKER_CONFIG: WorkerConfig = { trustedProxies: [], accessLog: false, responseIdleTimeoutMs: 1_000, shutdownTimeoutMs: 1_000, metrics: false, ticketKeys: '' }
 
 interface Running {
   supervisor: Supervisor

@@ -103,10 +103,14 @@ describe('normalizeServiceSpec', () => {
       name: DEFAULT_SERVICE_NAME,
       hosts: [],
       targets: ['web:3000'],
+      pathPrefixes: ['/'],
+      stripPathPrefix: true,
+      scopeCookiePaths: false,
       healthCheck: { path: '/up', intervalMs: 1_000, timeoutMs: 5_000 },
       targetTimeoutMs: 30_000,
       drainTimeoutMs: 30_000,
       drainWebSockets: false,
+      excludeMetricsPaths: [],
       tls: false,
       tlsRedirect: false,
     })
@@ -121,6 +125,8 @@ describe('normalizeServiceSpec', () => {
     ['a certificate without its key', { hosts: ['a.com'], tlsCertificatePath: '/c.pem' }, /give both/],
     ['relative certificate paths', { hosts: ['a.com'], tlsCertificatePath: 'c.pem', tlsPrivateKeyPath: 'k.pem' }, /absolute/],
     ['automatic certificates for a wildcard host', { hosts: ['*.a.com'], tls: true }, /wildcard/],
+    ['a metrics path with a query', { excludeMetricsPaths: ['/up?x=1'] }, /^invalid metrics path "\/up\?x=1": expected a path such as \/up, without a query$/],
+    ['a relative metrics path', { excludeMetricsPaths: ['up'] }, /invalid metrics path "up"/],
   ])('refuses %s', (_case, input, message) => {
     expect(() => normalizeServiceSpec({ targets: ['web:3000'], ...input })).toThrow(message)
   })
@@ -149,6 +155,10 @@ describe('normalizeServiceSpec', () => {
     const spec = normalizeServiceSpec({ targets: ['WEB:3000', 'web:3000', '[::1]:4000'], hosts: ['A.com.', 'a.com'] })
     expect(spec.targets).toEqual(['web:3000', '[::1]:4000'])
     expect(spec.hosts).toEqual(['a.com'])
+  })
+
+  it('keeps the excluded metrics paths, once each', () => {
+    expect(normalizeServiceSpec({ targets: ['web:3000'], excludeMetricsPaths: ['/up', '/metrics', '/up'] }).excludeMetricsPaths).toEqual(['/up', '/metrics'])
   })
 
   it('keeps explicit options', () => {

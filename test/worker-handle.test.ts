@@ -3,7 +3,7 @@
  * that each of its timers (ready, route ack, stop) fires when it should and never after the
  * worker has moved on.
  */
-import type { RouteTable } from '../src/ipc/messages'
+import type { MetricJson, RouteTable } from '../src/ipc/messages'
 import { log } from '../src/lib/logger'
 import { certificatesKey } from '../src/primary/workers/table-delivery'
 import { WorkerHandle, type WorkerEvents, type WorkerExit, type WorkerTimeouts } from '../src/primary/workers/worker-handle'
@@ -32,6 +32,7 @@ function startHandle(options: { byReload?: boolean } = {}): Started {
     onReady: jest.fn(),
     onAcceptError: jest.fn(),
     onCounts: jest.fn(),
+    onFinalMetrics: jest.fn(),
     onExit: jest.fn((_handle, exit) => { exits.push(exit) }),
   }
   const handle = new WorkerHandle(worker.asWorker, { slot: 0, byReload: options.byReload ?? false, timeouts: TIMEOUTS, events })
@@ -187,5 +188,51 @@ describe('WorkerHandle', () => {
 
     worker.exit(1)
     expect(exits).toEqual([{ code: 1, signal: null, expected }])
+  })
+
+  describe('metrics', () => {
+    const METRICS_TIMEOUT_MS = 2_000
+    const counters = (value: number): MetricJson[] => [{ name: 'mproxy_http_requests_total', help: '', type: 'counter', aggregator: 'sum', values: [{ value, labels: {} }] }]
+    const answer = (worker: FakeWorker, value: number): void => {
+      const [request] = worker.sentOf('collect-metrics').slice(-1)
+      worker.reply({ mproxy: 1, type: 'metrics', ack: request.seq, metrics: counters(value) })
+    }
+
+    it('asks the worker and resolves with its answer, or its previous one when it takes too long', async () => {
+      const { worker, handle } = startHandle()
+      worker.start()
+
+      const first = handle.collectMetrics(METRICS_TIMEOUT_MS)
+      answer(worker, 1)
+      await expect(first).resolves.toEqual(counters(1))
+      const second = handle.collectMetrics(METRICS_TIMEOUT_MS)
+      jest.advanceTimersByTime(METRICS_TIMEOUT_MS)
+      await expect(second).resolves.toEqual(counters(1))
+    })
+
+    it('hands up the final counters once, after which the worker has no metrics of its own', async () => {
+      const { worker, handle, events } = startHandle()
+      worker.start()
+      const pending = handle.collectMetrics(METRICS_TIMEOUT_MS)
+
+      worker.reply({ mproxy: 1, type: 'final-metrics', metrics: counters(5) })
+      await expect(pending).resolves.toBeUndefined()
+      expect(handle.metricsFinal).toBe(true)
+      await expect(handle.collectMetrics(METRICS_TIMEOUT_MS)).resolves.toBeUndefined()
+      worker.exit()
+      expect(events.onFinalMetrics).toHaveBeenCalledTimes(1)
+      expect(events.onFinalMetrics).toHaveBeenCalledWith(handle, counters(5))
+    })
+
+    it('hands up the last answer of a worker that dies without its final counters', async () => {
+      const { worker, handle, events } = startHandle()
+      worker.start()
+      const first = handle.collectMetrics(METRICS_TIMEOUT_MS)
+      answer(worker, 7)
+      await first
+
+      worker.exit(1)
+      expect(events.onFinalMetrics).toHaveBeenCalledWith(handle, counters(7))
+    })
   })
 })

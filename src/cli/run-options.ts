@@ -29,6 +29,10 @@ interface RunFlagSpec {
 export const RUN_FLAGS = {
   'http-port': { type: 'integer', env: ['MPROXY_HTTP_PORT', 'HTTP_PORT'], summary: 'Port for HTTP; 0 picks a free port', defaultText: `${DEFAULT_HTTP_PORT}` },
   'https-port': { type: 'integer', env: ['MPROXY_HTTPS_PORT', 'HTTPS_PORT'], summary: 'Port for HTTPS, once TLS is enabled', defaultText: `${DEFAULT_HTTPS_PORT}` },
+  'metrics-port': {
+    type: 'string', env: ['MPROXY_METRICS_PORT', 'METRICS_PORT'], helpValue: 'PORT|auto', defaultText: '0: off',
+    summary: 'Serve Prometheus metrics at /metrics on this port, on all interfaces; auto picks a free port (see mproxy status)',
+  },
   workers: { type: 'integer', env: ['MPROXY_WORKERS'], summary: 'Worker processes that proxy requests', defaultText: 'one per CPU' },
   'trusted-proxy': {
     type: 'string', multiple: true, env: ['MPROXY_TRUSTED_PROXIES'], helpValue: 'CIDR', defaultText: 'none',
@@ -74,6 +78,7 @@ export type RunFlagName = keyof typeof RUN_FLAGS
 export interface RunFlags {
   'http-port'?: number
   'https-port'?: number
+  'metrics-port'?: string
   workers?: number
   'trusted-proxy'?: string[]
   'shutdown-timeout'?: string
@@ -111,6 +116,17 @@ function integerOption(name: RunFlagName, flags: RunFlags, env: NodeJS.ProcessEn
   if (value === undefined) return undefined
   if (!Number.isInteger(value) || value < min || value > max) throw new InvalidOptionError(`invalid ${source}: must be a whole number from ${min} to ${max}`)
   return value
+}
+
+/** `0` (off) → undefined; `auto` → 0, a port the system picks. */
+function metricsPort(flags: RunFlags, env: NodeJS.ProcessEnv): number | undefined {
+  const fallback = fromEnv('metrics-port', env)
+  const [value, source] = flags['metrics-port'] !== undefined ? [flags['metrics-port'], '--metrics-port'] : [fallback?.value, fallback?.source]
+  if (value === undefined || value === '0') return undefined
+  if (value === 'auto') return 0
+  const port = Number(value)
+  if (!/^\d+$/.test(value) || port > 65535) throw new InvalidOptionError(`invalid ${source}: expected a port from 0 (off) to 65535, or auto`)
+  return port
 }
 
 function isTrue(value: string | undefined): boolean {
@@ -153,6 +169,7 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
   return {
     httpPort,
     httpsPort: integerOption('https-port', flags, env, 0, 65535) ?? DEFAULT_HTTPS_PORT,
+    metricsPort: metricsPort(flags, env),
     workers: integerOption('workers', flags, env, 1, 256) ?? os.availableParallelism(),
     stateDir,
     socketPath: path.join(stateDir, SOCKET_NAME),

@@ -17,7 +17,7 @@ const duration = (description: string, defaultMs: number) =>
 export default class Deploy extends BaseCommand {
   static override description = `Deploy targets for a service, with no failed request.
 
-Health-checks the new targets, switches all workers to them once healthy, then waits until the requests still running on the replaced targets have finished (up to --drain-timeout). When this exits 0 the old instance receives no more traffic and may be stopped. With --redis-url, every live node of the fleet applies the deploy and this waits for all of them to drain. Without --name, the service is named after its first --host, or "default" when there is none. Durations: 500ms, 5s, 1m30s.`
+Health-checks the new targets, switches all workers to them once healthy, then waits until the requests still running on the replaced targets have finished (up to --drain-timeout). When this exits 0 the old instance receives no more traffic and may be stopped. With --redis-url, every live node of the fleet applies the deploy and this waits for all of them to drain. Without --name, the service is named after its first --host, or "default" when there is none. A paused or stopped service stays so (see mproxy resume). Durations: 500ms, 5s, 1m30s.`
 
   static override examples = [
     '<%= config.bin %> deploy web-1:3000',
@@ -26,6 +26,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     '<%= config.bin %> deploy web-1:3000 web-2:3000 --name app --host app.example.com --host www.example.com',
     '<%= config.bin %> deploy web-3:3000 --health-check-path /health --deploy-timeout 2m',
     '<%= config.bin %> deploy api-1:4000 --host app.example.com --path-prefix /api',
+    '<%= config.bin %> deploy web-2:3000 --host app.example.com --error-pages ./public/proxy-pages',
   ]
 
   static override strict = false
@@ -43,6 +44,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     'tls-certificate-path': Flags.string({ description: 'PEM certificate (with its chain) to serve for the hosts; implies --ssl [default: none]', helpValue: 'FILE' }),
     'tls-private-key-path': Flags.string({ description: 'PEM private key of --tls-certificate-path [default: none]', helpValue: 'FILE' }),
     'tls-redirect': Flags.string({ description: 'With TLS, redirect plain HTTP to HTTPS; --tls-redirect=false keeps HTTP working', options: ['true', 'false'], default: 'true' }),
+    'error-pages': Flags.string({ description: 'Directory of <status>.html pages (503.html, 502.html, ...) to answer with instead of the built-in ones when mproxy itself answers for this service; {{ .Message }} in a page is the text of mproxy stop --message (HTML-escaped), no other template syntax is supported; each page at most 64 KiB; read now and at each start [default: the built-in pages]', helpValue: 'DIR' }),
     'health-check-path': Flags.string({ description: 'Path probed with GET; any 2xx is healthy', default: DEFAULT_HEALTH_CHECK_PATH, helpValue: 'PATH' }),
     'health-check-interval': duration('Time between health checks', DEFAULT_HEALTH_CHECK_INTERVAL_MS),
     'health-check-timeout': duration('Time one health check may take', DEFAULT_HEALTH_CHECK_TIMEOUT_MS),
@@ -50,6 +52,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     'drain-timeout': duration('Longest wait for in-flight requests on replaced targets; the rest are cut', DEFAULT_DRAIN_TIMEOUT_MS),
     'target-timeout': duration('Longest wait for a target to start answering a request (then 504)', DEFAULT_TARGET_TIMEOUT_MS),
     'drain-websockets': Flags.boolean({ description: "Wait for the replaced targets' WebSockets during the drain, instead of closing them right after the switch so that clients reconnect to the new target [default: false]" }),
+    'exclude-metrics-path': Flags.string({ description: 'Do not count requests for this path in the metrics (still logged); compared with the path the app sees (prefix stripped), without the query; repeatable or comma-separated [default: none]', multiple: true, helpValue: 'PATH' }),
     force: Flags.boolean({ description: 'Switch without waiting for health checks [default: false]' }),
     quiet: Flags.boolean({ char: 'q', description: 'Print nothing but errors [default: false]' }),
   }
@@ -72,6 +75,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
       // The primary reads the files: relative paths mean the caller's directory, not the proxy's.
       tlsCertificatePath: absolute(flags['tls-certificate-path']),
       tlsPrivateKeyPath: absolute(flags['tls-private-key-path']),
+      errorPagesPath: absolute(flags['error-pages']),
       healthCheck: {
         path: flags['health-check-path'],
         intervalMs: parseDuration(flags['health-check-interval'], 'health check interval'),
@@ -81,6 +85,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
       drainTimeoutMs: parseDuration(flags['drain-timeout'], 'drain timeout'),
       targetTimeoutMs: parseDuration(flags['target-timeout'], 'target timeout'),
       drainWebSockets: flags['drain-websockets'],
+      excludeMetricsPaths: splitList(flags['exclude-metrics-path']),
       force: flags.force,
     }
     const print = (line: string) => { if (!flags.quiet) this.log(line) }

@@ -4,7 +4,7 @@ import { BaseCommand } from '../cli/base-command'
 import { formatDuration } from '../lib/duration'
 
 export default class List extends BaseCommand {
-  static override description = 'List services with their hosts, targets, health and requests in flight, and the nodes of the fleet when Redis is used.'
+  static override description = 'List services with their hosts, state (running, paused, stopped), targets, health and requests in flight, and the nodes of the fleet when Redis is used.'
   static override hiddenAliases = ['ls']
   static override examples = ['<%= config.bin %> list', '<%= config.bin %> list --json']
 
@@ -19,11 +19,12 @@ export default class List extends BaseCommand {
       this.log(JSON.stringify({ services, nodes, nodesError }, null, 2))
       return
     }
-    const rows = [['SERVICE', 'HOSTS', 'TLS', 'TARGET', 'HEALTH', 'IN FLIGHT']]
+    const rows = [['SERVICE', 'HOSTS', 'STATE', 'TLS', 'TARGET', 'HEALTH', 'IN FLIGHT']]
     for (const service of services) {
       const tls = describeTls(service)
+      const state = service.held > 0 ? `${service.state} (${service.held} held)` : service.state
       for (const target of service.targets) {
-        rows.push([service.name, describeRoutes(service), tls, describeTarget(service, target), target.health, String(target.inflight)])
+        rows.push([service.name, describeRoutes(service), state, tls, describeTarget(service, target), target.health, String(target.inflight)])
       }
     }
     this.#printTable(rows)

@@ -12,17 +12,19 @@ import { describeRunFlag, resolveRunOptions } from '../cli/run-options'
 export default class Run extends BaseCommand {
   static override description = `Run the proxy: a primary process and its workers, in the foreground.
 
-Logs are JSON lines on stdout. SIGTERM or SIGINT stops accepting connections, lets in-flight requests finish (up to --shutdown-timeout) and exits 0. SIGHUP replaces the workers one at a time; SIGUSR2 replaces the whole process with no gap (mproxy upgrade). Started on the state dir of a running proxy, it takes over from it: the running one hands over and exits once drained. Every option can also be set in the environment as MPROXY_<NAME> (e.g. MPROXY_HTTP_PORT=8080); the ports also read HTTP_PORT and HTTPS_PORT. An explicit flag beats the environment.`
+Logs are JSON lines on stdout. SIGTERM or SIGINT stops accepting connections, lets in-flight requests finish (up to --shutdown-timeout) and exits 0. SIGHUP replaces the workers one at a time; SIGUSR2 replaces the whole process with no gap (mproxy upgrade). Started on the state dir of a running proxy, it takes over from it: the running one hands over and exits once drained. Every option can also be set in the environment as MPROXY_<NAME> (e.g. MPROXY_HTTP_PORT=8080); the ports also read HTTP_PORT, HTTPS_PORT and METRICS_PORT. An explicit flag beats the environment.`
 
   static override examples = [
     '<%= config.bin %> run',
     '<%= config.bin %> run --http-port 8080 --workers 2',
+    '<%= config.bin %> run --metrics-port 9090',
     'HTTP_PORT=8080 <%= config.bin %> run',
   ]
 
   static override flags = {
     'http-port': Flags.integer({ description: describeRunFlag('http-port') }),
     'https-port': Flags.integer({ description: describeRunFlag('https-port') }),
+    'metrics-port': Flags.string({ description: describeRunFlag('metrics-port'), helpValue: 'PORT|auto' }),
     workers: Flags.integer({ description: describeRunFlag('workers') }),
     'trusted-proxy': Flags.string({ description: describeRunFlag('trusted-proxy'), multiple: true, helpValue: 'CIDR' }),
     'shutdown-timeout': Flags.string({ description: describeRunFlag('shutdown-timeout'), helpValue: 'DURATION' }),

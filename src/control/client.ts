@@ -3,8 +3,9 @@ import http from 'node:http'
 import path from 'node:path'
 import { MproxyError, ProxyNotRunningError } from '../errors'
 import {
-  ROUTES, SOCKET_NAME, type CommitRequest, type CommitResponse, type DeployRequest, type ListResponse, type PrepareRequest,
-  type PrepareResponse, type RemoveRequest, type RolloutDeployRequest, type RolloutSetRequest, type RolloutStopRequest, type StatusResponse,
+  ROUTES, SOCKET_NAME, type CommitRequest, type CommitResponse, type DeployRequest, type ListResponse, type PauseRequest,
+  type PrepareRequest, type PrepareResponse, type RemoveRequest, type ResumeRequest, type RolloutDeployRequest, type RolloutSetRequest,
+  type RolloutStopRequest, type StatusResponse, type StopRequest,
   type StreamEvent,
 } from './protocol'
 
@@ -56,6 +57,18 @@ export class ControlClient {
 
   rolloutStop(request: RolloutStopRequest, onProgress: (message: string) => void): Promise<string> {
     return this.#stream(ROUTES.rolloutStop, request, onProgress)
+  }
+
+  pause(request: PauseRequest, onProgress: (message: string) => void): Promise<string> {
+    return this.#stream(ROUTES.pause, request, onProgress)
+  }
+
+  stop(request: StopRequest, onProgress: (message: string) => void): Promise<string> {
+    return this.#stream(ROUTES.stop, request, onProgress)
+  }
+
+  resume(request: ResumeRequest, onProgress: (message: string) => void): Promise<string> {
+    return this.#stream(ROUTES.resume, request, onProgress)
   }
 
   reload(onProgress: (message: string) => void): Promise<string> {

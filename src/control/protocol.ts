@@ -1,16 +1,17 @@
 /**
  * The control API between the CLI and the primary: HTTP + JSON over `<state-dir>/mproxy.sock`.
- * Long operations (deploy, remove) answer with NDJSON: zero or more `progress` events, then
+ * Long operations (deploy, remove, pause, stop, resume) answer with NDJSON: zero or more `progress` events, then
  * exactly one `done` or `error` event.
  */
 import type { HealthCheckOptions } from '../options'
 import type { ServiceStatus } from '../primary/deploys/service-status'
 import type { NodeStatus } from '../primary/fleet/fleet-nodes'
 import type { AcceptErrorStatus } from '../primary/workers/accept-errors'
+import type { EventLoopDelayStatus } from '../primary/event-loop-delay'
 
 export type { ServiceStatus, TargetStatus } from '../primary/deploys/service-status'
 export type { HostCertificateStatus } from '../primary/tls/certificate-status'
-export type { NodeStatus, AcceptErrorStatus }
+export type { NodeStatus, AcceptErrorStatus, EventLoopDelayStatus }
 
 /** The control socket in the state dir: the socket itself, or a link to the socket the proxy was started with. */
 export const SOCKET_NAME = 'mproxy.sock'
@@ -31,12 +32,16 @@ export interface DeployRequest {
   tlsRedirect?: boolean
   tlsCertificatePath?: string
   tlsPrivateKeyPath?: string
+  /** Absolute path of a directory of `<status>.html` pages; none: the built-in pages. */
+  errorPagesPath?: string
   healthCheck: Partial<HealthCheckOptions>
   deployTimeoutMs?: number
   drainTimeoutMs?: number
   targetTimeoutMs?: number
   /** Wait for the old target's WebSockets instead of closing them after the switch. */
   drainWebSockets?: boolean
+  /** Paths (as the app sees them, without the query) the metrics do not count. Default none. */
+  excludeMetricsPaths?: string[]
   /** Default false: switch without waiting for health checks. */
   force?: boolean
   /** Options of another CLI dialect (kamal-proxy) that were accepted without effect: the primary logs them. */
@@ -63,11 +68,30 @@ export interface RolloutStopRequest {
   name: string
 }
 
-export interface RemoveRequest {
+/** Names the service a command acts on: by name, or by one of its hosts. */
+export interface ServiceSelector {
   /** Service name, or undefined when `host` selects it. */
   name?: string
   host?: string
 }
+
+export type RemoveRequest = ServiceSelector
+
+export interface PauseRequest extends ServiceSelector {
+  /** Longest wait for the requests in flight; default: the service's drain timeout. */
+  drainTimeoutMs?: number
+  /** Longest each new request is held before a 504; default: the last pause's, else 30 s. */
+  maxPauseMs?: number
+}
+
+export interface StopRequest extends ServiceSelector {
+  /** Longest wait for the requests in flight; default: the service's drain timeout. */
+  drainTimeoutMs?: number
+  /** The text of the 503 page; default: a general maintenance text. */
+  message?: string
+}
+
+export type ResumeRequest = ServiceSelector
 
 export interface ListResponse {
   services: ServiceStatus[]
@@ -95,8 +119,12 @@ export interface StatusResponse {
   httpsError?: string
   /** The ACME directory automatic certificates are ordered from. */
   acmeDirectory: string
+  /** Where Prometheus metrics are served (`--metrics-port`); absent when they are off. */
+  metricsPort?: number
   /** Workers that reported an accept error within the last 5 s: `status` exits 1 while there are any. */
   acceptErrors: AcceptErrorStatus[]
+  /** How late the primary's event loop ran since it started (see src/primary/event-loop-delay.ts). */
+  eventLoopDelay: EventLoopDelayStatus
 }
 
 /** A new primary asks the running one to hand over (see src/primary/takeover.ts). */
@@ -141,6 +169,9 @@ export const ROUTES = {
   rolloutDeploy: { method: 'POST', path: '/rollout/deploy' },
   rolloutSet: { method: 'POST', path: '/rollout/set' },
   rolloutStop: { method: 'POST', path: '/rollout/stop' },
+  pause: { method: 'POST', path: '/pause' },
+  stop: { method: 'POST', path: '/stop' },
+  resume: { method: 'POST', path: '/resume' },
   list: { method: 'GET', path: '/list' },
   status: { method: 'GET', path: '/status' },
   reload: { method: 'POST', path: '/reload' },

@@ -7,7 +7,8 @@
 import * as v from 'valibot'
 import { parseWith } from '../lib/schema'
 import type {
-  CommitRequest, DeployRequest, PrepareRequest, RemoveRequest, RolloutDeployRequest, RolloutSetRequest, RolloutStopRequest,
+  CommitRequest, DeployRequest, PauseRequest, PrepareRequest, RemoveRequest, ResumeRequest, RolloutDeployRequest, RolloutSetRequest,
+  RolloutStopRequest, StopRequest,
 } from './protocol'
 
 const milliseconds = v.optional(v.pipe(v.number(), v.finite(), v.minValue(0)))
@@ -24,11 +25,13 @@ export const DEPLOY_REQUEST = v.strictObject({
   tlsRedirect: v.optional(v.boolean()),
   tlsCertificatePath: text,
   tlsPrivateKeyPath: text,
+  errorPagesPath: text,
   healthCheck: v.strictObject({ path: text, intervalMs: milliseconds, timeoutMs: milliseconds }),
   deployTimeoutMs: milliseconds,
   drainTimeoutMs: milliseconds,
   targetTimeoutMs: milliseconds,
   drainWebSockets: v.optional(v.boolean()),
+  excludeMetricsPaths: v.optional(v.array(v.string())),
   force: v.optional(v.boolean()),
   ignoredOptions: v.optional(v.array(v.string())),
 }) satisfies v.GenericSchema<unknown, DeployRequest>
@@ -48,7 +51,11 @@ export const ROLLOUT_SET_REQUEST = v.strictObject({
 
 export const ROLLOUT_STOP_REQUEST = v.strictObject({ name: v.string() }) satisfies v.GenericSchema<unknown, RolloutStopRequest>
 
-export const REMOVE_REQUEST = v.strictObject({ name: text, host: text }) satisfies v.GenericSchema<unknown, RemoveRequest>
+const selector = { name: text, host: text }
+export const REMOVE_REQUEST = v.strictObject(selector) satisfies v.GenericSchema<unknown, RemoveRequest>
+export const PAUSE_REQUEST = v.strictObject({ ...selector, drainTimeoutMs: milliseconds, maxPauseMs: milliseconds }) satisfies v.GenericSchema<unknown, PauseRequest>
+export const STOP_REQUEST = v.strictObject({ ...selector, drainTimeoutMs: milliseconds, message: text }) satisfies v.GenericSchema<unknown, StopRequest>
+export const RESUME_REQUEST = v.strictObject(selector) satisfies v.GenericSchema<unknown, ResumeRequest>
 
 const pid = v.pipe(v.number(), v.integer(), v.minValue(1))
 export const PREPARE_REQUEST = v.strictObject({ pid, version: v.string() }) satisfies v.GenericSchema<unknown, PrepareRequest>

@@ -7,11 +7,13 @@ import fs from 'node:fs/promises'
 import { MproxyError, oneLine } from '../errors'
 import { log } from '../lib/logger'
 import {
-  COMMIT_REQUEST, DEPLOY_REQUEST, PREPARE_REQUEST, REMOVE_REQUEST, ROLLOUT_DEPLOY_REQUEST, ROLLOUT_SET_REQUEST, ROLLOUT_STOP_REQUEST, parseRequest,
+  COMMIT_REQUEST, DEPLOY_REQUEST, PAUSE_REQUEST, PREPARE_REQUEST, REMOVE_REQUEST, RESUME_REQUEST, ROLLOUT_DEPLOY_REQUEST, ROLLOUT_SET_REQUEST,
+  ROLLOUT_STOP_REQUEST, STOP_REQUEST, parseRequest,
 } from './schemas'
 import {
-  ROUTES, type CommitRequest, type CommitResponse, type DeployRequest, type PrepareRequest, type PrepareResponse,
-  type RemoveRequest, type RolloutDeployRequest, type RolloutSetRequest, type RolloutStopRequest, type StreamEvent,
+  ROUTES, type CommitRequest, type CommitResponse, type DeployRequest, type PauseRequest, type PrepareRequest, type PrepareResponse,
+  type RemoveRequest, type ResumeRequest, type RolloutDeployRequest, type RolloutSetRequest, type RolloutStopRequest, type StopRequest,
+  type StreamEvent,
 } from './protocol'
 
 /** Requests are small JSON documents; anything larger is a mistake. */
@@ -23,6 +25,9 @@ export interface ControlHandlers {
   rolloutDeploy(request: RolloutDeployRequest, progress: (message: string) => void): Promise<string>
   rolloutSet(request: RolloutSetRequest, progress: (message: string) => void): Promise<string>
   rolloutStop(request: RolloutStopRequest, progress: (message: string) => void): Promise<string>
+  pause(request: PauseRequest, progress: (message: string) => void): Promise<string>
+  stop(request: StopRequest, progress: (message: string) => void): Promise<string>
+  resume(request: ResumeRequest, progress: (message: string) => void): Promise<string>
   reload(progress: (message: string) => void): Promise<string>
   upgrade(progress: (message: string) => void): Promise<string>
   /**
@@ -97,6 +102,18 @@ export class ControlServer {
         case `${ROUTES.rolloutStop.method} ${ROUTES.rolloutStop.path}`: {
           const request = parseRequest(ROLLOUT_STOP_REQUEST, 'rollout stop', await readJson(req))
           return await stream(res, (out) => handlers.rolloutStop(request, out.progress))
+        }
+        case `${ROUTES.pause.method} ${ROUTES.pause.path}`: {
+          const request = parseRequest(PAUSE_REQUEST, 'pause', await readJson(req))
+          return await stream(res, (out) => handlers.pause(request, out.progress))
+        }
+        case `${ROUTES.stop.method} ${ROUTES.stop.path}`: {
+          const request = parseRequest(STOP_REQUEST, 'stop', await readJson(req))
+          return await stream(res, (out) => handlers.stop(request, out.progress))
+        }
+        case `${ROUTES.resume.method} ${ROUTES.resume.path}`: {
+          const request = parseRequest(RESUME_REQUEST, 'resume', await readJson(req))
+          return await stream(res, (out) => handlers.resume(request, out.progress))
         }
         case `${ROUTES.reload.method} ${ROUTES.reload.path}`:
           return await stream(res, (out) => handlers.reload(out.progress))

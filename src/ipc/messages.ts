@@ -5,6 +5,7 @@
  */
 import type { SendHandle } from 'node:child_process'
 import * as v from 'valibot'
+import { SERVICE_STATES, type ServiceState } from '../options'
 
 /** One service as a worker needs it to route: no health-check or drain settings. */
 export interface RouteService {
@@ -14,7 +15,10 @@ export interface RouteService {
   pathPrefixes: string[]
   stripPathPrefix: boolean
   scopeCookiePaths: boolean
-  /** Targets to balance over, healthy ones only (all of them if none is healthy). */
+  /**
+   * Targets to balance over: the healthy ones; with none, those not checked yet, or the only
+   * target of a single-target service. Empty: the service answers 503.
+   */
   targets: string[]
   /** The rollout slot's targets, the same way; they get the requests `rolloutSplit` picks. */
   rolloutTargets: string[]
@@ -24,8 +28,20 @@ export interface RouteService {
   drainWebSockets: boolean
   /** Answer plain HTTP with a redirect to HTTPS (TLS services whose certificate is loaded). */
   tlsRedirect: boolean
+  /** Paths (as the app sees them, without the query) whose requests metrics do not count. */
+  excludeMetricsPaths: string[]
   /** Answer ACME HTTP-01 challenges for these hosts (automatic certificates). */
   acmeChallenges: boolean
+  /** `paused`: hold new requests; `stopped`: answer its 503 page. */
+  state: ServiceState
+  /** The text of its 503 page while stopped ('' for the default). */
+  stopMessage: string
+  /** How long a request is held while paused, in ms. */
+  maxPauseMs: number
+  /** Answered 200 by the worker itself (GET and HEAD) while paused or stopped. */
+  healthCheckPath: string
+  /** Its custom error pages: status → template (see message-template.ts). */
+  errorPages: Record<string, string>
 }
 
 /** A certificate workers select by SNI for these hosts (exact or `*.` wildcard). */
@@ -47,8 +63,30 @@ export interface RouteTable {
   acmeTlsChallenges?: RouteCertificate[]
 }
 
+/**
+ * One metric as prom-client's `registry.getMetricsAsJSON()` gives it (its types call `type` an
+ * enum; it is the string). Values are finite: JSON would turn NaN and Infinity into null.
+ */
+export interface MetricJson {
+  name: string
+  help: string
+  type: 'counter' | 'gauge' | 'histogram' | 'summary'
+  aggregator: 'omit' | 'sum' | 'first' | 'min' | 'max' | 'average'
+  values: MetricJsonValue[]
+}
+
+export interface MetricJsonValue {
+  value: number
+  labels: Record<string, string | number>
+  /** For the series of a histogram or summary: `<name>_bucket`, `_sum`, `_count`. */
+  metricName?: string
+}
+
 /** Requests and upgraded sockets in flight, per target address. */
 export type InflightCounts = Record<string, number>
+
+/** Requests held by paused services, per service name (services holding none are left out). */
+export type HeldCounts = Record<string, number>
 
 export type ListenProtocol = 'http' | 'https'
 
@@ -86,10 +124,15 @@ export type PrimaryMessage =
   | { mproxy: 1; type: 'listen'; protocol: ListenProtocol; source: ListenSource; port: number }
   /** Install this table; answer `routes-applied` with the same seq. */
   | { mproxy: 1; type: 'routes'; seq: number; table: RouteTable }
-  /** Cut what is still in flight on these targets (drain timeout passed). */
-  | { mproxy: 1; type: 'cut'; targets: string[] }
+  /**
+   * Cut what is still in flight on these retired targets (drain timeout passed). With
+   * `service`: that service's requests and WebSockets on them, even on targets still routed to.
+   */
+  | { mproxy: 1; type: 'cut'; targets: string[]; service?: string }
   /** Stop accepting, finish in-flight requests within `timeoutMs`, then report `drained` and exit. */
   | { mproxy: 1; type: 'shutdown'; timeoutMs: number }
+  /** Answer `metrics` with the same seq (only sent when metrics are on). */
+  | { mproxy: 1; type: 'collect-metrics'; seq: number }
 
 export type WorkerMessage =
   /** The worker bound a new socket for its slot, sent with this message: keep it for the slot's next workers. */
@@ -100,9 +143,12 @@ export type WorkerMessage =
   | { mproxy: 1; type: 'listen-failed'; error: string }
   /** Accepting failed for lack of file descriptors (`error`: `EMFILE (too many open files)`); at most once a second. */
   | { mproxy: 1; type: 'accept-error'; code: string; error: string }
-  | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts }
-  /** Sent on change, coalesced; includes retired targets until they reach zero. */
-  | { mproxy: 1; type: 'inflight'; inflight: InflightCounts }
+  | { mproxy: 1; type: 'routes-applied'; ack: number; version: number; inflight: InflightCounts; held?: HeldCounts }
+  /** Sent on change, coalesced; includes retired targets until they reach zero. `held` absent: none. */
+  | { mproxy: 1; type: 'inflight'; inflight: InflightCounts; held?: HeldCounts }
+  | { mproxy: 1; type: 'metrics'; ack: number; metrics: MetricJson[] }
+  /** Sent before `drained` when metrics are on: the counters as they end, for the primary to carry on. */
+  | { mproxy: 1; type: 'final-metrics'; metrics: MetricJson[] }
   /** After `shutdown`: the worker has closed its listeners. */
   | { mproxy: 1; type: 'stopped-accepting' }
   | { mproxy: 1; type: 'drained' }
@@ -113,6 +159,17 @@ export type WorkerMessage =
 const envelope = { mproxy: v.literal(1) }
 const protocol = v.picklist(['http', 'https'])
 const inflightCounts = v.record(v.string(), v.number())
+const metricJson = v.array(v.object({
+  name: v.string(),
+  help: v.string(),
+  type: v.picklist(['counter', 'gauge', 'histogram', 'summary']),
+  aggregator: v.picklist(['omit', 'sum', 'first', 'min', 'max', 'average']),
+  values: v.array(v.object({
+    value: v.number(),
+    labels: v.record(v.string(), v.union([v.string(), v.number()])),
+    metricName: v.optional(v.string()),
+  })),
+}))
 const routeCertificate = v.object({ hosts: v.array(v.string()), cert: v.string(), key: v.string() })
 const routeTable = v.object({
   version: v.number(),
@@ -128,7 +185,13 @@ const routeTable = v.object({
     targetTimeoutMs: v.number(),
     drainWebSockets: v.boolean(),
     tlsRedirect: v.boolean(),
+    excludeMetricsPaths: v.array(v.string()),
     acmeChallenges: v.boolean(),
+    state: v.picklist(SERVICE_STATES),
+    stopMessage: v.string(),
+    maxPauseMs: v.number(),
+    healthCheckPath: v.string(),
+    errorPages: v.record(v.string(), v.string()),
   })),
   certificates: v.optional(v.array(routeCertificate)),
   acmeThumbprint: v.string(),
@@ -138,8 +201,9 @@ const routeTable = v.object({
 const PRIMARY_MESSAGE = v.variant('type', [
   v.object({ ...envelope, type: v.literal('listen'), protocol, source: v.picklist(['attached', 'bind', 'bind-first']), port: v.number() }),
   v.object({ ...envelope, type: v.literal('routes'), seq: v.number(), table: routeTable }),
-  v.object({ ...envelope, type: v.literal('cut'), targets: v.array(v.string()) }),
+  v.object({ ...envelope, type: v.literal('cut'), targets: v.array(v.string()), service: v.optional(v.string()) }),
   v.object({ ...envelope, type: v.literal('shutdown'), timeoutMs: v.number() }),
+  v.object({ ...envelope, type: v.literal('collect-metrics'), seq: v.number() }),
 ]) satisfies v.GenericSchema<unknown, PrimaryMessage>
 
 const WORKER_MESSAGE = v.variant('type', [
@@ -147,8 +211,10 @@ const WORKER_MESSAGE = v.variant('type', [
   v.object({ ...envelope, type: v.literal('ready'), version: v.number(), httpPort: v.number(), httpsPort: v.number(), httpsError: v.optional(v.string()) }),
   v.object({ ...envelope, type: v.literal('listen-failed'), error: v.string() }),
   v.object({ ...envelope, type: v.literal('accept-error'), code: v.string(), error: v.string() }),
-  v.object({ ...envelope, type: v.literal('routes-applied'), ack: v.number(), version: v.number(), inflight: inflightCounts }),
-  v.object({ ...envelope, type: v.literal('inflight'), inflight: inflightCounts }),
+  v.object({ ...envelope, type: v.literal('routes-applied'), ack: v.number(), version: v.number(), inflight: inflightCounts, held: v.optional(inflightCounts) }),
+  v.object({ ...envelope, type: v.literal('inflight'), inflight: inflightCounts, held: v.optional(inflightCounts) }),
+  v.object({ ...envelope, type: v.literal('metrics'), ack: v.number(), metrics: metricJson }),
+  v.object({ ...envelope, type: v.literal('final-metrics'), metrics: metricJson }),
   v.object({ ...envelope, type: v.literal('stopped-accepting') }),
   v.object({ ...envelope, type: v.literal('drained') }),
 ]) satisfies v.GenericSchema<unknown, WorkerMessage>

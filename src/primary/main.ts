@@ -18,10 +18,13 @@ import { CertificateFiles } from './tls/certificate-files'
 import { MutationGate } from './handover/mutation-gate'
 import { Registry } from './deploys/registry'
 import { rolloutDeploy, rolloutSet, rolloutStop } from './deploys/rollouts'
+import { EventLoopDelay } from './event-loop-delay'
 import { ServiceCertificates } from './tls/service-certificates'
 import { connectRedis } from './fleet/shared-parts'
 import { FileStateStore, STATE_VERSION, type StateStore } from './state/state-store'
 import { Supervisor } from './workers/supervisor'
+import { MetricsServer } from './metrics/metrics-server'
+import type { ProxyMetrics } from './metrics/proxy-metrics'
 import { Handover, Takeover } from './handover/takeover'
 import { Upgrader, disconnectFromParent, inheritedSockets } from './handover/upgrade'
 import { linkSocket, unlinkSocket } from './handover/socket-link'
@@ -29,6 +32,8 @@ import { importKamalProxy } from '../kamal/migration'
 
 export async function startPrimary(options: ServerOptions): Promise<void> {
   const startedAt = Date.now()
+  // From the first step on: a slow start-up holds the loop as much as a slow deploy does.
+  const eventLoopDelay = new EventLoopDelay()
   await fs.mkdir(options.stateDir, { recursive: true, mode: 0o700 })
   const socketPath = options.socketPath
   // Where commands given the state dir look: the socket, or a link to it.
@@ -62,6 +67,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       accessLog: options.accessLog,
       responseIdleTimeoutMs: options.responseIdleTimeoutMs,
       shutdownTimeoutMs: options.shutdownTimeoutMs,
+      metrics: options.metricsPort !== undefined,
       // One set of TLS session ticket keys for all workers, so a session resumes on any of them.
       ticketKeys: randomBytes(48).toString('base64'),
     },
@@ -74,8 +80,18 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   })
   const acme = new AcmeManager(options.acme, shared?.certificates(certificateFiles) ?? certificateFiles, () => registry.certificatesChanged())
   await acme.load()
-  const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError), shared?.fleet)
-  registry.restore(snapshot)
+  // With --metrics-port only: prom-client is loaded then, and workers count only then.
+  const metrics: ProxyMetrics | undefined = options.metricsPort === undefined ? undefined : new (await import('./metrics/proxy-metrics')).ProxyMetrics({
+    workerMetrics: (timeoutMs) => supervisor.metrics(timeoutMs),
+    services: () => registry.list().services,
+    ...(shared && { liveNodes: async () => (await shared.fleet.nodes.live()).size }),
+  })
+  const registry: Registry = new Registry(store, supervisor, new ServiceCertificates(acme, () => supervisor.httpsError), shared?.fleet, metrics)
+  await registry.restore(snapshot)
+  const metricsServer = metrics && new MetricsServer(metrics)
+  // Before the workers start: a port that cannot be opened stops the start. A primary taking
+  // over shares the port with the one it replaces until that one stops.
+  await metricsServer?.listen(options.metricsPort ?? 0, takeover !== undefined || inherited !== undefined)
   await supervisor.start(registry.routeTable())
   acme.activate()
   await shared?.fleet.start(registry)
@@ -105,6 +121,9 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     }),
     rolloutSet: (request, progress) => change(() => rolloutSet(registry, request, progress)),
     rolloutStop: (request, progress) => change(() => rolloutStop(registry, request, progress)),
+    pause: (request, progress) => change(() => registry.changeState('pause', request, progress)),
+    stop: (request, progress) => change(() => registry.changeState('stop', request, progress)),
+    resume: (request, progress) => change(() => registry.changeState('resume', request, progress)),
     reload: (progress) => change(async () => {
       progress(`replacing ${supervisor.workerPids.length} workers one at a time`)
       await supervisor.reload(options.shutdownTimeoutMs)
@@ -134,6 +153,8 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       httpsError: supervisor.httpsError,
       acceptErrors: supervisor.acceptErrors,
       acmeDirectory: options.acme.directoryUrl,
+      metricsPort: metricsServer?.port,
+      eventLoopDelay: eventLoopDelay.status(),
     }),
   })
   await control.listen()
@@ -152,6 +173,8 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     shuttingDown = true
     const handedOver = handover.state === 'committed'
     log('info', 'shutting down', { timeoutMs: options.shutdownTimeoutMs, handedOver })
+    // Scrapes go to the new primary, if there is one, from now on.
+    await metricsServer?.close()
     if (handedOver) {
       // The socket path is the new primary's once it lets go of the takeover; closing ours leaves the path alone.
       await handover.released
@@ -193,6 +216,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     http: supervisor.httpPort,
     https: supervisor.httpsPort,
     httpsError: supervisor.httpsError,
+    metrics: metricsServer?.port,
     workers: supervisor.workerPids.length,
     stateDir: options.stateDir,
     socket: socketPath,

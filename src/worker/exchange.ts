@@ -10,7 +10,9 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
 import { scopeCookies } from './cookie-scope'
+import { BUILT_IN_PAGES, type ErrorPages } from './error-pages'
 import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
+import type { ServiceMetrics } from './request-metrics'
 import { hostOnly } from './router'
 
 const EXCHANGE = Symbol('mproxy.exchange')
@@ -42,9 +44,15 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   expectContinue = false
   /** The service that routed it ('' for mproxy's own answers). */
   service = ''
+  /** The error pages of that service. */
+  pages: ErrorPages = BUILT_IN_PAGES
+  /** While a paused service holds it: when its max pause ends (performance.now() time). */
+  heldUntil = 0
   targetTimeoutMs = 0
   /** The target address it went to. */
   target = ''
+  /** Where it is counted: unset while metrics are off, and for excluded paths. */
+  metrics: ServiceMetrics | undefined = undefined
   owner: ExchangeOwner | undefined = undefined
   controller: Dispatcher.DispatchController | undefined = undefined
   /** When the request, body included, was fully sent upstream (0 until then). */

@@ -1,20 +1,23 @@
 /**
- * Reports in-flight counts to the primary: coalesced while traffic flows, at once when a
- * retired target empties, because a deploy is waiting for exactly that.
+ * Reports in-flight counts (and the requests paused services hold) to the primary: coalesced
+ * while traffic flows, at once when a retired target empties, because a deploy is waiting for
+ * exactly that.
  */
-import type { InflightCounts } from '../ipc/messages'
+import type { HeldCounts, InflightCounts } from '../ipc/messages'
 import type { TargetProxy } from './target-proxy'
 
 const REPORT_INTERVAL_MS = 100
 
 export class InflightReporter {
-  readonly #send: (counts: InflightCounts) => void
+  readonly #send: (counts: InflightCounts, held: HeldCounts) => void
   readonly #targets: () => Iterable<TargetProxy>
+  readonly #held: () => HeldCounts
   #timer: NodeJS.Timeout | undefined
   #immediate: NodeJS.Immediate | undefined
 
-  constructor(targets: () => Iterable<TargetProxy>, send: (counts: InflightCounts) => void) {
+  constructor(targets: () => Iterable<TargetProxy>, held: () => HeldCounts, send: (counts: InflightCounts, held: HeldCounts) => void) {
     this.#targets = targets
+    this.#held = held
     this.#send = send
   }
 
@@ -25,6 +28,15 @@ export class InflightReporter {
     } else if (!this.#timer) {
       this.#timer = setTimeout(() => this.flush(), REPORT_INTERVAL_MS)
     }
+  }
+
+  /** The number of held requests changed. */
+  heldChanged(): void {
+    this.#timer ??= setTimeout(() => this.flush(), REPORT_INTERVAL_MS)
+  }
+
+  held(): HeldCounts {
+    return this.#held()
   }
 
   snapshot(): InflightCounts {
@@ -38,6 +50,6 @@ export class InflightReporter {
     if (this.#immediate) clearImmediate(this.#immediate)
     this.#timer = undefined
     this.#immediate = undefined
-    this.#send(this.snapshot())
+    this.#send(this.snapshot(), this.#held())
   }
 }

@@ -7,16 +7,19 @@ import cluster from 'node:cluster'
 import net, { BlockList } from 'node:net'
 import type http from 'node:http'
 import { flushLogs, log, setDebug } from '../lib/logger'
+import { metricsAsJson, processMetricsRegistry } from '../lib/process-metrics'
+import { oneLine } from '../errors'
 import { WORKER_CONFIG_ENV, type WorkerConfig } from '../server-options'
 import {
   assertNever, isListenHandle, isPrimaryMessage, sendable,
-  type ListenHandle, type ListenProtocol, type PrimaryMessage, type WorkerMessage,
+  type ListenHandle, type ListenProtocol, type MetricJson, type PrimaryMessage, type WorkerMessage,
 } from '../ipc/messages'
 import { AcceptErrorReporter } from './accept-errors'
 import { InflightReporter } from './inflight'
 import { describeListenError, listen as listenAs, type ListenOrder } from './listeners'
 import { CertificateSelector } from './certificates'
 import { createProxyServer, createTlsProxyServer, TLS_HANDSHAKE_TIMEOUT_MS } from './proxy-server'
+import { RequestMetrics } from './request-metrics'
 import { TlsAlpnChallenges } from './tls-alpn-challenges'
 import { WorkerRoutes } from './route-table'
 
@@ -47,10 +50,14 @@ function main(): void {
   process.on('SIGINT', () => {})
   process.on('SIGTERM', () => {})
 
-  const reporter: InflightReporter = new InflightReporter(() => routes.targets(), (inflight) => send({ mproxy: 1, type: 'inflight', inflight }))
+  const reporter: InflightReporter = new InflightReporter(() => routes.targets(), () => routes.held(),
+    (inflight, held) => send({ mproxy: 1, type: 'inflight', inflight, ...(Object.keys(held).length > 0 && { held }) }))
   let listening = false
   let shuttingDown = false
   const accessLog = config.accessLog !== false
+  // Without --metrics-port nothing is counted: routes get no metrics to count in.
+  const metrics = config.metrics ? new RequestMetrics() : undefined
+  const processMetrics = config.metrics ? processMetricsRegistry() : undefined
   const routes: WorkerRoutes = new WorkerRoutes({
     closingClientConnections: () => shuttingDown,
     onCountChange(target) {
@@ -58,7 +65,7 @@ function main(): void {
       reporter.changed(target)
     },
     reroute: (exchange) => routes.match(exchange.host, exchange.req.url!)?.service.pick(exchange.req.headers.cookie),
-  }, { responseIdleTimeoutMs: config.responseIdleTimeoutMs, accessLog })
+  }, { responseIdleTimeoutMs: config.responseIdleTimeoutMs, accessLog }, metrics, () => reporter.heldChanged())
   const trustedProxies = parseTrustedProxies(config.trustedProxies)
   const certificates = new CertificateSelector()
   let httpsPort = 0
@@ -80,6 +87,7 @@ function main(): void {
   setInterval(() => {
     const now = performance.now()
     for (const target of routes.targets()) target.expireSlowRequests(now)
+    routes.expireHeld(now)
   }, TIMEOUT_SWEEP_INTERVAL_MS).unref()
 
   /** What the primary ordered each listener to listen on (sent before the first table). */
@@ -125,7 +133,7 @@ function main(): void {
         routes.install(message.table)
         if (message.table.certificates) certificates.install(message.table.certificates)
         if (message.table.acmeTlsChallenges) tlsChallenges.install(message.table.acmeTlsChallenges)
-        send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot() })
+        send({ mproxy: 1, type: 'routes-applied', ack: message.seq, version: message.table.version, inflight: reporter.snapshot(), held: reporter.held() })
         if (!listening && !shuttingDown) {
           listening = true
           void listen().then((ready) => {
@@ -135,17 +143,36 @@ function main(): void {
         }
         return
       case 'cut':
-        routes.cut(message.targets)
+        routes.cut(message.targets, message.service)
         return
       case 'shutdown':
         if (!shuttingDown) {
           shuttingDown = true
-          void shutdown([server, tlsServer], routes, message.timeoutMs)
+          void shutdown([server, tlsServer], routes, message.timeoutMs, sendFinalMetrics)
         }
+        return
+      case 'collect-metrics':
+        void collectMetrics().then((collected) => send({ mproxy: 1, type: 'metrics', ack: message.seq, metrics: collected }))
         return
       default:
         assertNever(message)
     }
+  }
+
+  async function collectMetrics(): Promise<MetricJson[]> {
+    const own = processMetrics ? await metricsAsJson(processMetrics).catch((err: unknown) => {
+      log('warn', 'process metrics failed', { error: oneLine(err) })
+      return []
+    }) : []
+    return [...own, ...(metrics?.toJSON() ?? [])]
+  }
+
+  /** The counters as they end: the primary adds them to those of the workers that stopped before. */
+  async function sendFinalMetrics(): Promise<void> {
+    if (!metrics) return
+    // Responses cut just now count when their sockets' close callbacks have run (the loop's close phase).
+    await new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
+    send({ mproxy: 1, type: 'final-metrics', metrics: metrics.toJSON(true) })
   }
 
   process.on('message', (message: unknown, socket: unknown) => {
@@ -160,7 +187,7 @@ function main(): void {
     if (!shuttingDown) {
       shuttingDown = true
       log('warn', 'primary gone: finishing in-flight requests, then exiting', { timeoutMs: config.shutdownTimeoutMs })
-      void shutdown([server, tlsServer], routes, config.shutdownTimeoutMs)
+      void shutdown([server, tlsServer], routes, config.shutdownTimeoutMs, sendFinalMetrics)
     }
   })
 }
@@ -171,7 +198,7 @@ function main(): void {
  * one right now. Answers carry `Connection: close` instead, and connections still idle after a
  * grace period are closed.
  */
-async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs: number): Promise<void> {
+async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs: number, beforeDrained: () => Promise<void>): Promise<void> {
   const listening = servers.filter((server) => server.listening)
   const allClosed = Promise.all(listening.map((server) =>
     new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))))
@@ -181,8 +208,10 @@ async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs:
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())
   await Promise.race([allClosed, deadline])
   clearInterval(idleSweep)
+  routes.cutHeld()
   for (const target of routes.targets()) target.destroy()
   listening.forEach((server) => server.closeAllConnections())
+  await beforeDrained()
   send({ mproxy: 1, type: 'drained' })
   flushLogs()
   setTimeout(() => process.exit(0), 10).unref()

@@ -1,11 +1,24 @@
 /** The one place where a proxying failure becomes an HTTP status, or a retry. */
-import type { Exchange } from './exchange'
+import type { AbortReason, Exchange } from './exchange'
 
 export type ProxyErrorStatus = 502 | 504
+
+/**
+ * What went wrong upstream, for `mproxy_upstream_errors_total`. `timeout`: no answer in time
+ * (target timeout, connect timeout) or a response that stalled; `drain`: mproxy cut a request a
+ * replaced target had not answered by the end of its drain; `refused`: nothing listens at the
+ * address; `reset`: the connection broke; `unresolved`: the target's host name does not resolve.
+ */
+export type UpstreamErrorKind = 'timeout' | 'drain' | 'refused' | 'reset' | 'unresolved' | 'other'
+
+/** Every kind, in a fixed order: workers count errors in an array indexed by it. */
+export const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = ['timeout', 'drain', 'refused', 'reset', 'unresolved', 'other']
 
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'])
 /** A pooled connection the upstream had closed: nothing of the request was processed. */
 const STALE_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+const RESET_CODES = new Set([...STALE_CONNECTION_CODES, 'ECONNABORTED', 'UND_ERR_CLOSED'])
+const UNRESOLVED_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN'])
 /** Methods that mean the same when sent twice (RFC 9110 §9.2.2). */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
@@ -19,6 +32,18 @@ export function classifyProxyError(err: NodeJS.ErrnoException, abortedByProxy: b
   if (abortedByProxy) return 504
   if (err.code !== undefined && TIMEOUT_CODES.has(err.code)) return 504
   return 502
+}
+
+/** The kind of an upstream failure; `abortReason`: mproxy itself ended the request. */
+export function upstreamErrorKind(err: NodeJS.ErrnoException, abortReason: AbortReason | undefined): UpstreamErrorKind {
+  if (abortReason !== undefined) return abortReason
+  const code = err.code
+  if (code === undefined) return 'other'
+  if (TIMEOUT_CODES.has(code) || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout'
+  if (code === 'ECONNREFUSED') return 'refused'
+  if (RESET_CODES.has(code)) return 'reset'
+  if (UNRESOLVED_CODES.has(code)) return 'unresolved'
+  return 'other'
 }
 
 /**

@@ -5,13 +5,18 @@
  *   2. route: Host → service (404 page when nothing matches); for services with automatic
  *      certificates, ACME challenges are answered here; TLS services reached over plain HTTP
  *      are redirected to HTTPS
- *   3. pick a target of the service (round-robin) and dispatch through its pool, counting the
- *      request in flight; the request target is sent exactly as the client wrote it
- *   4. when the client response closes: abort the upstream request if it is still running,
- *      release the in-flight count, write one log line (unless --access-log=false)
- * WebSocket upgrades take steps 1-3 (through http-proxy-3) and stay in flight until the socket
- * closes. Listeners are shared functions that find their request through its Exchange: no
- * closure is allocated per request.
+ *   3. a paused or stopped service: its health-check path is answered 200 here; a stopped
+ *      service answers its 503 page, a paused one holds the request (see pause-gate.ts)
+ *   4. pick a target of the service (round-robin over the slot its rollout cookie picks; 503
+ *      page when it has none) and dispatch through its pool, counting the request in flight;
+ *      the request target is sent exactly as the client wrote it
+ *   5. when the client response closes: abort the upstream request if it is still running,
+ *      release the in-flight count, count it in the metrics (with --metrics-port, unless its
+ *      path is excluded), write one log line (unless --access-log=false)
+ * Error pages are the service's own (deploy --error-pages) once a service is chosen.
+ * WebSocket upgrades take steps 1, 2 and 4 (through http-proxy-3; a paused or stopped service
+ * answers them 503) and stay in flight until the socket closes. Listeners are shared functions
+ * that find their request through its Exchange: no closure is allocated per request.
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -22,7 +27,8 @@ import { isoTime, logBufferedLine } from '../lib/logger'
 import { Exchange } from './exchange'
 import { sendErrorPage } from './error-pages'
 import { clientAddress, readRequestHead, rewriteUpgradeHeaders, type ForwardingContext } from './forwarded-headers'
-import type { WorkerRoutes } from './route-table'
+import type { ServiceRoute, WorkerRoutes } from './route-table'
+import { isExcludedPath, type ServiceMetrics } from './request-metrics'
 import { hostOnly, stripPrefix } from './router'
 
 /** Above the 60 s idle timeout of common load balancers, so they never reuse a closed socket. */
@@ -82,17 +88,52 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, opti
   exchange.expectContinue = expectContinue && exchange.hasBody
   res.on('close', options.accessLog ? onResponseCloseLogged : onResponseClose)
   const binding = options.routes.match(exchange.host, req.url!)
-  if (!binding) return sendErrorPage(res, 404)
+  if (!binding) {
+    countRequest(exchange, options.routes.unroutedMetrics)
+    return sendErrorPage(res, 404)
+  }
   const route = binding.service
   exchange.service = route.name
+  exchange.pages = route.pages
   if (binding.prefix !== '/' && route.stripPathPrefix) {
     exchange.path = stripPrefix(req.url!, binding.prefix)
     if (route.scopeCookiePaths) exchange.cookiePrefix = binding.prefix
   }
   exchange.targetTimeoutMs = route.targetTimeoutMs
+  // In flight for the metrics from here until the response closes, whatever happens between
+  // (a pause that holds the request, a retry): the one start, ended in endExchange.
+  if (route.metrics !== undefined && !isExcludedPath(exchange.path, route.excludeMetricsPaths)) countRequest(exchange, route.metrics)
   if (route.acmeChallenges && req.url!.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
   else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
-  else route.pick(req.headers.cookie).web(exchange)
+  else if (route.state === 'running') route.dispatch(exchange)
+  else serveUnavailable(route, exchange)
+}
+
+/**
+ * A paused or stopped service. Its health check is answered here, so that a load balancer in
+ * front of this machine keeps it; the rest wait (paused) or get the 503 page (stopped).
+ */
+function serveUnavailable(route: ServiceRoute, exchange: Exchange): void {
+  const { req, res } = exchange
+  if ((req.method === 'GET' || req.method === 'HEAD') && isPath(exchange.path, route.healthCheckPath)) {
+    res.writeHead(200, { 'content-length': 0 })
+    res.end()
+  } else if (route.gate) {
+    route.gate.hold(exchange, route.maxPauseMs)
+  } else {
+    sendErrorPage(res, 503, route.pages)
+  }
+}
+
+/** `target` is `path`, or `path?query`. */
+function isPath(target: string, path: string): boolean {
+  return target.startsWith(path) && (target.length === path.length || target.charCodeAt(path.length) === 63 /* ? */)
+}
+
+function countRequest(exchange: Exchange, metrics: ServiceMetrics | undefined): void {
+  if (metrics === undefined) return
+  exchange.metrics = metrics
+  metrics.start()
 }
 
 function forwardingContext(client: string, options: ProxyServerOptions): ForwardingContext {
@@ -126,6 +167,12 @@ function httpsLocation(req: http.IncomingMessage, httpsPort: number): string {
 function endExchange(exchange: Exchange): void {
   if (!exchange.settled) exchange.controller?.abort(new Error('client gone'))
   exchange.owner?.release(exchange)
+  exchange.metrics?.finish(exchange.req.method, responseStatus(exchange.res), performance.now() - exchange.startedAt)
+}
+
+/** A response cut before it was complete counts as 499, as nginx logs a client that left. */
+function responseStatus(res: http.ServerResponse): number {
+  return res.writableFinished ? res.statusCode : 499
 }
 
 function onResponseClose(this: http.ServerResponse): void {
@@ -145,24 +192,32 @@ function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, 
   const binding = options.routes.match(req.headers.host, req.url!)
   const route = binding?.service
   if (!route) {
+    options.routes.unroutedMetrics?.count(req.method, 404)
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
     return
   }
   if (route.tlsRedirect && !options.encrypted) {
+    route.metrics?.count(req.method, 301)
     socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${httpsLocation(req, options.httpsPort())}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    return
+  }
+  const target = route.state === 'running' ? route.pick(req.headers.cookie) : undefined
+  if (!target) {
+    // Paused, stopped or without a target: the client's reconnect logic tries again later.
+    socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
     return
   }
   rewriteUpgradeHeaders(req.headers, forwardingContext(clientAddress(req), options))
   // http-proxy-3 sends req.url upstream; the access line at close logs the path the app saw.
   if (binding.prefix !== '/' && route.stripPathPrefix) req.url = stripPrefix(req.url!, binding.prefix)
-  route.pick(req.headers.cookie).ws(req, socket, head, route.name)
+  const metrics = route.metrics !== undefined && !isExcludedPath(req.url!, route.excludeMetricsPaths) ? route.metrics : undefined
+  target.ws(req, socket, head, route.name, metrics)
 }
 
 /** Written by hand rather than with JSON.stringify of an object: this runs for every request. */
 function logRequest(exchange: Exchange): void {
   const { req, res } = exchange
-  // A response cut before it was complete is logged as 499, as nginx does for a client that left.
-  const status = res.writableFinished ? res.statusCode : 499
+  const status = responseStatus(res)
   const duration = Math.round((performance.now() - exchange.startedAt) * 1000) / 1000
   logBufferedLine(`{"time":"${isoTime()}","level":"info","msg":"request","service":${JSON.stringify(exchange.service)}` +
     `,"target":"${exchange.target}","method":${JSON.stringify(req.method ?? '')},"host":${JSON.stringify(exchange.host)}` +

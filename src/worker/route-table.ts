@@ -1,14 +1,20 @@
 /**
  * A worker's routing state built from one RouteTable message: host → service → target proxy.
  * Target proxies outlive tables: a target that leaves the table is retired and kept until its
- * last request finishes.
+ * last request finishes. So do the gates of paused services, which hold their requests until a
+ * table ends the pause.
  */
-import type { RouteService, RouteTable } from '../ipc/messages'
+import type { HeldCounts, RouteService, RouteTable } from '../ipc/messages'
+import type { ServiceState } from '../options'
+import type { Exchange } from './exchange'
+import { BUILT_IN_PAGES, ErrorPages, sendErrorPage } from './error-pages'
+import { PauseGate, type GatedRoute } from './pause-gate'
+import type { RequestMetrics, ServiceMetrics } from './request-metrics'
 import { inRollout, rolloutCookie, type RolloutSplit } from './rollout-split'
 import { Router, type Binding } from './router'
 import { TargetProxy, type TargetProxyEvents, type UpstreamSettings } from './target-proxy'
 
-export class ServiceRoute {
+export class ServiceRoute implements GatedRoute {
   readonly name: string
   readonly hosts: readonly string[]
   readonly pathPrefixes: readonly string[]
@@ -17,13 +23,24 @@ export class ServiceRoute {
   readonly targetTimeoutMs: number
   readonly tlsRedirect: boolean
   readonly acmeChallenges: boolean
+  readonly drainWebSockets: boolean
+  readonly state: ServiceState
+  readonly maxPauseMs: number
+  /** The health-check path without its query: answered by the worker while paused or stopped. */
+  readonly healthCheckPath: string
+  readonly pages: ErrorPages
+  /** Where its requests wait while it is paused. */
+  gate: PauseGate | undefined = undefined
+  /** Where its requests are counted; undefined when metrics are off. */
+  readonly metrics: ServiceMetrics | undefined
+  readonly excludeMetricsPaths: readonly string[]
   readonly #targets: TargetProxy[]
   readonly #rolloutTargets: TargetProxy[]
   readonly #rolloutSplit: RolloutSplit | undefined
   #next = 0
   #nextRollout = 0
 
-  constructor(service: RouteService, targets: TargetProxy[], rolloutTargets: TargetProxy[]) {
+  constructor(service: RouteService, targets: TargetProxy[], rolloutTargets: TargetProxy[], metrics: ServiceMetrics | undefined) {
     this.name = service.name
     this.hosts = service.hosts
     this.pathPrefixes = service.pathPrefixes
@@ -32,6 +49,14 @@ export class ServiceRoute {
     this.targetTimeoutMs = service.targetTimeoutMs
     this.tlsRedirect = service.tlsRedirect
     this.acmeChallenges = service.acmeChallenges
+    this.drainWebSockets = service.drainWebSockets
+    this.state = service.state
+    this.maxPauseMs = service.maxPauseMs
+    this.healthCheckPath = service.healthCheckPath.split('?')[0]
+    const custom = Object.keys(service.errorPages).length > 0
+    this.pages = custom || service.stopMessage !== '' ? new ErrorPages(service.errorPages, service.stopMessage) : BUILT_IN_PAGES
+    this.metrics = metrics
+    this.excludeMetricsPaths = service.excludeMetricsPaths
     this.#targets = targets
     this.#rolloutTargets = rolloutTargets
     this.#rolloutSplit = rolloutTargets.length > 0 ? service.rolloutSplit : undefined
@@ -44,17 +69,26 @@ export class ServiceRoute {
 
   /**
    * Round-robin over the slot the request belongs to (the primary only lists healthy targets):
-   * the rollout targets for the `kamal-rollout` cookie values the split picks, else the active ones.
+   * the rollout targets for the `kamal-rollout` cookie values the split picks, else the active
+   * ones. None: no target can take requests.
    */
-  pick(cookieHeader: string | undefined): TargetProxy {
+  pick(cookieHeader: string | undefined): TargetProxy | undefined {
     if (this.#rolloutSplit && inRollout(this.#rolloutSplit, rolloutCookie(cookieHeader))) {
       const target = this.#rolloutTargets[this.#nextRollout]
       this.#nextRollout = (this.#nextRollout + 1) % this.#rolloutTargets.length
       return target
     }
+    if (this.#targets.length === 0) return undefined
     const target = this.#targets[this.#next]
     this.#next = (this.#next + 1) % this.#targets.length
     return target
+  }
+
+  /** Proxies to the next target, or answers 503 when the service has none to offer. */
+  dispatch(exchange: Exchange): void {
+    const target = this.pick(exchange.req.headers.cookie)
+    if (target) target.web(exchange)
+    else sendErrorPage(exchange.res, 503, this.pages)
   }
 }
 
@@ -62,15 +96,25 @@ export class WorkerRoutes {
   version = 0
   /** Key thumbprint of the ACME account: the answer to a challenge is `token.thumbprint`. */
   acmeThumbprint = ''
+  /** Where requests no service matched are counted (service ""); undefined when metrics are off. */
+  readonly unroutedMetrics: ServiceMetrics | undefined
   #router = new Router<ServiceRoute>([])
   #services: ServiceRoute[] = []
   readonly #targets = new Map<string, TargetProxy>()
+  /** Per paused service, the requests it holds. */
+  readonly #gates = new Map<string, PauseGate>()
   readonly #events: TargetProxyEvents
   readonly #settings: UpstreamSettings
+  readonly #onHeldChange: () => void
+  readonly #metrics: RequestMetrics | undefined
 
-  constructor(events: TargetProxyEvents, settings: UpstreamSettings) {
+  /** `onHeldChange`: the number of requests some paused service holds changed. */
+  constructor(events: TargetProxyEvents, settings: UpstreamSettings, metrics?: RequestMetrics, onHeldChange: () => void = () => {}) {
     this.#events = events
     this.#settings = settings
+    this.#metrics = metrics
+    this.unroutedMetrics = metrics?.service('')
+    this.#onHeldChange = onHeldChange
   }
 
   /** The service (and the prefix it matched) for a Host header and request target. */
@@ -95,20 +139,56 @@ export class WorkerRoutes {
       }
       return target
     }
-    const services = table.services.map((service) => new ServiceRoute(service, service.targets.map(proxyFor), service.rolloutTargets.map(proxyFor)))
-    // The deploy that replaces a target decides whether its WebSockets drain or close now.
-    const drainWebSockets = new Map(table.services.map((service) => [service.name, service.drainWebSockets]))
+    const services = table.services.map((service) =>
+      new ServiceRoute(service, service.targets.map(proxyFor), service.rolloutTargets.map(proxyFor), this.#metrics?.service(service.name)))
+    const byName = new Map(services.map((service) => [service.name, service]))
     for (const old of this.#services) {
-      for (const target of old.targets) target.drainWebSockets = drainWebSockets.get(old.name) ?? target.drainWebSockets
+      const next = byName.get(old.name)
+      // The deploy that replaces a target decides whether its WebSockets drain or close now.
+      for (const target of old.targets) target.drainWebSockets = next?.drainWebSockets ?? target.drainWebSockets
+      // Paused or stopped, a service's WebSockets close (clients reconnect once it serves again), unless they drain.
+      if (old.state === 'running' && next && next.state !== 'running' && !next.drainWebSockets) {
+        for (const target of next.targets) target.closeWebSockets(next.name)
+      }
+    }
+    for (const service of services) {
+      if (service.state !== 'paused') continue
+      let gate = this.#gates.get(service.name)
+      if (!gate) this.#gates.set(service.name, (gate = new PauseGate(service.name, this.#onHeldChange)))
+      service.gate = gate
     }
     this.#services = services
     this.#router = new Router(services)
     this.version = table.version
     this.acmeThumbprint = table.acmeThumbprint
+    // Held requests go on only once the new routes are in place.
+    for (const [name, gate] of this.#gates) {
+      const route = byName.get(name)
+      if (route?.state === 'paused') continue
+      this.#gates.delete(name)
+      gate.settle(route)
+    }
     for (const [address, target] of this.#targets) {
       if (!live.has(address) && !target.retired) target.retire()
     }
     this.collectRetired()
+  }
+
+  /** Answers 504 to held requests past their max pause. */
+  expireHeld(now: number): void {
+    for (const gate of this.#gates.values()) gate.expire(now)
+  }
+
+  /** The worker stops: requests still held get what a request cut at a drain's end gets, 504. */
+  cutHeld(): void {
+    for (const gate of this.#gates.values()) gate.expire(Infinity, 'held requests cut: the worker stops')
+  }
+
+  /** Requests held per paused service (none: left out). */
+  held(): HeldCounts {
+    const counts: HeldCounts = {}
+    for (const [name, gate] of this.#gates) if (gate.size > 0) counts[name] = gate.size
+    return counts
   }
 
   /** Frees retired targets with nothing left in flight. */
@@ -121,10 +201,12 @@ export class WorkerRoutes {
     }
   }
 
-  cut(addresses: readonly string[]): void {
+  /** Cuts what is in flight on these retired targets; with `service`, that service's requests on them, retired or not. */
+  cut(addresses: readonly string[], service?: string): void {
     for (const address of addresses) {
       const target = this.#targets.get(address)
-      if (target?.retired) target.cut()
+      if (service !== undefined) target?.cut(service)
+      else if (target?.retired) target.cut()
     }
   }
 }

@@ -13,13 +13,18 @@ import { isPoolableTarget, sendOneOffRequest } from './one-off-request'
 import { type Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
 import { InflightList } from './inflight-list'
-import { classifyProxyError, isRetryable } from './proxy-errors'
+import { classifyProxyError, isRetryable, upstreamErrorKind } from './proxy-errors'
+import type { ServiceMetrics } from './request-metrics'
 
 /** Idle upstream connections are closed before a typical upstream (Node: 5 s) would close them. */
 const UPSTREAM_KEEP_ALIVE_MS = 4_000
 /** Connections per target and worker; requests beyond them wait in the pool's queue. */
 const MAX_CONNECTIONS = 256
 const CONNECT_TIMEOUT_MS = 10_000
+
+/** On an upgraded client socket: where its upstream errors are counted. */
+const UPGRADE_METRICS = Symbol('mproxy.upgradeMetrics')
+type MeteredSocket = Duplex & { [UPGRADE_METRICS]?: ServiceMetrics }
 
 type WsProxy = ReturnType<typeof createProxyServer<typeof http.IncomingMessage, typeof http.ServerResponse, Error>>
 
@@ -49,7 +54,8 @@ export class TargetProxy implements ExchangeOwner {
   readonly #events: TargetProxyEvents
   readonly #settings: UpstreamSettings
   readonly #inflight = new InflightList<Exchange>()
-  readonly #sockets = new Set<Duplex>()
+  /** Upgraded connections, with the service each belongs to. */
+  readonly #sockets = new Map<Duplex, string>()
   #pool: PoolClass
   #wsProxy: WsProxy | undefined
   #retired = false
@@ -100,6 +106,7 @@ export class TargetProxy implements ExchangeOwner {
     if (res.destroyed) return
     // Headers are out: the only honest way to end is closing the client's connection.
     if (exchange.responded) {
+      exchange.metrics?.upstreamError(upstreamErrorKind(err, exchange.abortReason))
       res.destroy()
       return
     }
@@ -113,24 +120,31 @@ export class TargetProxy implements ExchangeOwner {
       }
     }
     const status = classifyProxyError(err as NodeJS.ErrnoException, exchange.abortReason !== undefined)
+    exchange.metrics?.upstreamError(upstreamErrorKind(err, exchange.abortReason))
     log(status === 504 ? 'warn' : 'error', 'upstream error', {
       target: this.address, service: exchange.service, path: exchange.req.url, status,
       error: exchange.abortReason !== undefined ? err.message : (err as NodeJS.ErrnoException).code ?? err.message,
       requestId: exchange.requestId,
     })
-    sendErrorPage(res, status)
+    sendErrorPage(res, status, exchange.pages)
   }
 
-  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, service: string): void {
+  /** Proxies an upgrade; `metrics` counts it in flight until it closes, then as a 101. */
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, service: string, metrics?: ServiceMetrics): void {
     const startedAt = performance.now()
+    if (metrics) {
+      metrics.start()
+      ;(socket as MeteredSocket)[UPGRADE_METRICS] = metrics
+    }
     socket.on('error', (err) => log('debug', 'websocket client error', { target: this.address, error: err.message }))
-    this.#sockets.add(socket)
+    this.#sockets.set(socket, service)
     // Once one side has ended the connection it is over: no half-open socket is kept waiting
     // for the client's own end.
     socket.once('finish', () => socket.destroy())
     socket.once('close', () => {
       this.#sockets.delete(socket)
       this.#events.onCountChange(this)
+      metrics?.finish(req.method, 101)
       if (this.#settings.accessLog) logUpgrade(req, socket, service, this.address, startedAt)
     })
     this.#events.onCountChange(this)
@@ -153,7 +167,12 @@ export class TargetProxy implements ExchangeOwner {
   retire(): void {
     this.#retired = true
     this.#pool.close().catch(() => {})
-    if (!this.drainWebSockets) for (const socket of this.#sockets) socket.destroy()
+    if (!this.drainWebSockets) for (const socket of this.#sockets.keys()) socket.destroy()
+  }
+
+  /** Closes the upgraded connections of one service (paused or stopped, they would keep its app busy). */
+  closeWebSockets(service: string): void {
+    for (const [socket, owner] of this.#sockets) if (owner === service) socket.destroy()
   }
 
   /** Routed to again (redeployed while still draining). */
@@ -162,10 +181,15 @@ export class TargetProxy implements ExchangeOwner {
     if (this.#pool.closed) this.#pool = this.#createPool()
   }
 
-  /** End of a drain: what is still in flight is cut, with a 504 where nothing was sent yet. */
-  cut(): void {
-    this.#inflight.forEach((exchange) => exchange.abort('drain'))
-    for (const socket of this.#sockets) socket.destroy()
+  /**
+   * End of a drain: what is still in flight (of `service` only, if given) is cut, with a 504
+   * where nothing was sent yet.
+   */
+  cut(service?: string): void {
+    this.#inflight.forEach((exchange) => {
+      if (service === undefined || exchange.service === service) exchange.abort('drain')
+    })
+    for (const [socket, owner] of this.#sockets) if (service === undefined || owner === service) socket.destroy()
   }
 
   destroy(): void {
@@ -188,7 +212,9 @@ export class TargetProxy implements ExchangeOwner {
     const proxy = create<typeof http.IncomingMessage, typeof http.ServerResponse, Error>({ target: new URL(`http://${this.address}`), xfwd: false })
     proxy.on('error', (err, req, socket) => {
       log('warn', 'websocket error', { target: this.address, path: req?.url, error: (err as Error).message })
-      if (socket && 'destroy' in socket) (socket as Duplex).destroy()
+      if (!socket || !('destroy' in socket)) return
+      ;(socket as MeteredSocket)[UPGRADE_METRICS]?.upstreamError(upstreamErrorKind(err as NodeJS.ErrnoException, undefined))
+      ;(socket as Duplex).destroy()
     })
     proxy.on('open', (upstream: Duplex) => {
       upstream.on('error', (err) => log('debug', 'websocket upstream error', { target: this.address, error: err.message }))

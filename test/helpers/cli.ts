@@ -14,7 +14,7 @@ export interface CliResult {
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(process.env)) {
-    if (!/^(MPROXY_|HTTPS?_PORT$)/.test(key)) env[key] = value
+    if (!/^(MPROXY_|HTTPS?_PORT$|METRICS_PORT$)/.test(key)) env[key] = value
   }
   env.OCLIF_SKIP_NEW_VERSION_CHECK = 'true'
   for (const [key, value] of Object.entries(extra)) {

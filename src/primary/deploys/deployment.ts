@@ -7,12 +7,13 @@
 import { oneLine } from '../../errors'
 import { formatDuration } from '../../lib/duration'
 import { log } from '../../lib/logger'
-import type { ServiceSpec } from '../../options'
+import type { ServiceSpec, ServiceState } from '../../options'
 import type { Progress } from '../fleet/peers'
 import type { ServiceCertificates } from '../tls/service-certificates'
 import { drainTargets, type DrainResult, type InflightSource } from './drain'
+import { NO_ERROR_PAGES, type ErrorPageTemplates } from './error-page-files'
 import { waitHealthy } from './health-wait'
-import type { Service } from './service'
+import { routedTargets, type Service } from './service'
 import type { Target, TargetEvents } from './target'
 
 /** What a deployment needs from the registry that runs it. */
@@ -76,9 +77,9 @@ export class Deployment {
   }
 
   /** Routes the service to `spec`'s targets once the new ones are healthy, then drains the replaced ones. */
-  async deploy(spec: ServiceSpec, certificate: Service['certificate']): Promise<DeploymentResult> {
+  async deploy(spec: ServiceSpec, certificate: Service['certificate'], errorPages: ErrorPageTemplates = NO_ERROR_PAGES): Promise<DeploymentResult> {
     const current = this.#host.current(spec.name)
-    const service: Service = { spec, certificate, targets: [], rolloutTargets: [], draining: current?.draining ?? [] }
+    const service: Service = { spec, certificate, errorPages, targets: [], rolloutTargets: [], draining: current?.draining ?? [] }
     const active = this.#plan(service, current?.targets ?? [], spec.targets)
     const rollout = this.#plan(service, current?.rolloutTargets ?? [], spec.rollout?.targets ?? [])
     const added = [...active.added, ...rollout.added]
@@ -116,6 +117,25 @@ export class Deployment {
     this.#retire(service, targets)
     this.#host.servicesChanged()
     const [drained] = await Promise.all([this.#drain(service, targets), this.#rules.awaitPeers(revision)])
+    return { unchanged: false, durationMs: Date.now() - this.#startedAt, drained, warnings: [] }
+  }
+
+  /**
+   * Pause, stop or resume: every worker holds, refuses or proxies new requests from now on, the
+   * change is saved, and then (unless resumed) the requests already sent to the service's
+   * targets drain, within `drainTimeoutMs`; what is left is cut.
+   */
+  async changeState(current: Service, spec: ServiceSpec, drainTimeoutMs: number): Promise<DeploymentResult> {
+    const { name, state } = spec
+    const service: Service = { ...current, spec }
+    await this.#switch(service, current)
+    log('info', state === 'running' ? 'service resumed' : `service ${state}`, {
+      service: name, stopMessage: spec.stopMessage || undefined, maxPauseMs: state === 'paused' ? spec.maxPauseMs : undefined,
+    })
+    this.#rules.progress(`${name} is ${state} on ${this.#host.workers.workerPids.length} workers: ${STATE_EFFECTS[state](spec)}`)
+    const revision = await this.#save(name, current, [])
+    const drain = state === 'running' ? Promise.resolve({ durationMs: 0, cut: 0 }) : this.#drainRequests(service, drainTimeoutMs)
+    const [drained] = await Promise.all([drain, this.#rules.awaitPeers(revision)])
     return { unchanged: false, durationMs: Date.now() - this.#startedAt, drained, warnings: [] }
   }
 
@@ -221,6 +241,16 @@ export class Deployment {
     return result
   }
 
+  /** Waits for the requests a paused or stopped service had already sent to its targets. */
+  async #drainRequests(service: Service, timeoutMs: number): Promise<DrainResult> {
+    const { name } = service.spec
+    const addresses = routedTargets(service).map((target) => target.address)
+    const result = await drainTargets(this.#host.workers, addresses, timeoutMs, this.#rules.progress, name)
+    log('info', 'service drained', { service: name, durationMs: result.durationMs, cut: result.cut })
+    this.#rules.progress(`drained ${name} after ${formatDuration(result.durationMs)}${cutNote(result)}`)
+    return result
+  }
+
   #reportCertificates({ spec, certificate }: Service): void {
     for (const status of this.#host.certificates.status(spec, certificate)) {
       this.#rules.progress(status.state === 'valid'
@@ -233,4 +263,11 @@ export class Deployment {
 /** ` (N cut at the drain timeout)` when requests had to be cut. */
 export function cutNote(result: DrainResult): string {
   return result.cut > 0 ? ` (${result.cut} cut at the drain timeout)` : ''
+}
+
+/** What the workers do with new requests in each state, for the progress line. */
+const STATE_EFFECTS: Record<ServiceState, (spec: ServiceSpec) => string> = {
+  running: () => 'new requests are proxied, and those held are released',
+  paused: (spec) => `new requests are held for up to ${formatDuration(spec.maxPauseMs)}`,
+  stopped: (spec) => `new requests get the 503 page${spec.stopMessage ? ` (${JSON.stringify(spec.stopMessage)})` : ''}`,
 }

@@ -8,7 +8,8 @@ import { log } from '../../lib/logger'
 export interface InflightSource {
   inflight(address: string): number
   onCounts(listener: () => void): () => void
-  cut(addresses: string[]): void
+  /** Cuts what is in flight on these retired targets; with `service`, that service's requests on them, routed or not. */
+  cut(addresses: string[], service?: string): void
 }
 
 /** Progress lines are at most this frequent while counts change. */
@@ -24,11 +25,16 @@ export interface DrainResult {
   cut: number
 }
 
+/**
+ * Waits for the requests on `addresses` to finish. Targets still routed to (a pause or stop)
+ * are drained for one `service`: at the timeout only its requests are cut.
+ */
 export async function drainTargets(
   workers: InflightSource,
   addresses: string[],
   timeoutMs: number,
   progress: (message: string) => void,
+  service?: string,
 ): Promise<DrainResult> {
   const label = addresses.join(', ')
   const total = () => addresses.reduce((sum, address) => sum + workers.inflight(address), 0)
@@ -54,7 +60,7 @@ export async function drainTargets(
   const remaining = total()
   log('warn', 'drain timeout passed, cutting requests', { targets: addresses, inflight: remaining, timeoutMs })
   progress(`drain timeout (${formatDuration(timeoutMs)}) passed: cutting ${remaining} in flight on ${label}`)
-  workers.cut(addresses)
+  workers.cut(addresses, service)
   await waitForZero(workers, total, CUT_SETTLE_MS, () => {})
   return { durationMs: Date.now() - startedAt, cut: remaining }
 }

@@ -5,37 +5,46 @@
  * saves the state and drains what it replaced.
  */
 import { ServiceNotFoundError } from '../../errors'
-import type { DeployRequest, ListResponse, RemoveRequest } from '../../control/protocol'
+import type { DeployRequest, ListResponse, RemoveRequest, ServiceSelector } from '../../control/protocol'
 import type { RouteTable } from '../../ipc/messages'
 import { formatDuration } from '../../lib/duration'
 import { KeyedLock } from '../../lib/keyed-lock'
 import { log } from '../../lib/logger'
 import {
-  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, normalizeDeployOptions, normalizePathPrefixes, normalizeServiceSpec, type DeployOptions, type ServiceSpec,
+  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, checkStateChange, normalizeDeployOptions, normalizePathPrefixes, normalizeServiceSpec,
+  type DeployOptions, type ServiceSpec,
 } from '../../options'
 import type { FleetMember } from '../fleet/fleet'
 import { NO_PEERS, SHARED_HEALTH_WAIT_MS, type AppliedChange, type Peers, type Progress } from '../fleet/peers'
-import type { ServiceCertificate, ServiceCertificates } from '../tls/service-certificates'
+import type { ServiceCertificates } from '../tls/service-certificates'
 import { STATE_VERSION, type Snapshot, type StateStore } from '../state/state-store'
 import { buildRouteTable } from '../workers/route-table-builder'
 import { TablePublisher } from '../workers/table-publisher'
-import { Deployment, cutNote, type ChangeRules, type DeploymentHost, type DeploymentResult } from './deployment'
+import { Deployment, type ChangeRules, type DeploymentHost, type DeploymentResult } from './deployment'
+import { registryHost } from './deployment-host'
+import { applySharedChange, sharedRules } from './shared-change'
+import { keptState, specAfter, type StateCommand, type StateRequest } from './state-change'
 import type { InflightSource } from './drain'
+import { loadErrorPages, loadErrorPagesOrBuiltIn } from './error-page-files'
 import { checkHostsAvailable, ownerOfAllHosts, resolveServiceName } from './host-ownership'
-import type { Service } from './service'
+import { routedTargets, type Service } from './service'
 import { serviceStatus } from './service-status'
 import { Target, type TargetEvents } from './target'
 
 /** What the registry needs from the workers. */
 export interface Workers extends InflightSource {
   publish(table: RouteTable): Promise<void>
+  /** Requests the workers hold for a paused service. */
+  held(service: string): number
   readonly workerPids: number[]
   /** Why the workers could not listen for HTTPS, if they could not. */
   readonly httpsError: string | undefined
 }
 
-/** Nothing to tell: a change from the fleet reports its outcome, not its steps. */
-const SILENT: Progress = () => {}
+/** Hears how each deploy made through this node ended (the metrics). */
+export interface DeployObserver {
+  deployed(service: string, result: 'success' | 'failure', durationMs: number): void
+}
 
 export class Registry implements FleetMember {
   readonly #services = new Map<string, Service>()
@@ -48,9 +57,11 @@ export class Registry implements FleetMember {
   readonly #peers: Peers
   readonly #tables: TablePublisher
   readonly #deploymentHost: DeploymentHost
+  readonly #observer: DeployObserver | undefined
   #version = 0
 
-  constructor(store: StateStore, workers: Workers, certificates: ServiceCertificates, peers: Peers = NO_PEERS) {
+  constructor(store: StateStore, workers: Workers, certificates: ServiceCertificates, peers: Peers = NO_PEERS, observer?: DeployObserver) {
+    this.#observer = observer
     this.#store = store
     this.#workers = workers
     this.#certificates = certificates
@@ -59,10 +70,15 @@ export class Registry implements FleetMember {
     this.#deploymentHost = this.#hostForDeployments()
   }
 
-  /** Restores saved services. Their targets serve at once; health checks resume in the background. */
-  restore(snapshot: Snapshot | undefined): void {
+  /**
+   * Restores saved services, in the state they were saved in. Their targets serve at once; health
+   * checks resume in the background. Error pages that cannot be read now give way to the built-in ones.
+   */
+  async restore(snapshot: Snapshot | undefined): Promise<void> {
     for (const spec of snapshot?.services ?? []) {
-      const service: Service = { spec, certificate: this.#certificates.restore(spec), targets: [], rolloutTargets: [], draining: [] }
+      const { pages, error } = await loadErrorPagesOrBuiltIn(spec.errorPagesPath)
+      if (error) log('error', 'cannot load error pages: serving the built-in ones', { service: spec.name, error })
+      const service: Service = { spec, certificate: this.#certificates.restore(spec), errorPages: pages, targets: [], rolloutTargets: [], draining: [] }
       const restored = (address: string) => new Target(address, spec.healthCheck, this.#targetEvents(service), 'healthy')
       service.targets = spec.targets.map(restored)
       service.rolloutTargets = (spec.rollout?.targets ?? []).map(restored)
@@ -87,6 +103,7 @@ export class Registry implements FleetMember {
       rolloutTargets: service.rolloutTargets,
       tlsRedirect: certificates.redirects(service.spec, service.certificate),
       acmeChallenges: service.certificate.kind === 'automatic',
+      errorPages: service.errorPages,
     }))
     return buildRouteTable(++this.#version, services, {
       certificates: certificates.routeCertificates(this.#services.values()),
@@ -96,39 +113,31 @@ export class Registry implements FleetMember {
   }
 
   async deploy(request: DeployRequest, progress: Progress): Promise<string> {
-    const spec = normalizeServiceSpec({
-      name: request.name || ownerOfAllHosts(this.services(), request.hosts, normalizePathPrefixes(request.pathPrefixes)),
-      hosts: request.hosts,
-      targets: request.targets,
-      pathPrefixes: request.pathPrefixes,
-      stripPathPrefix: request.stripPathPrefix,
-      scopeCookiePaths: request.scopeCookiePaths,
-      healthCheck: request.healthCheck,
-      targetTimeoutMs: request.targetTimeoutMs,
-      drainTimeoutMs: request.drainTimeoutMs,
-      drainWebSockets: request.drainWebSockets,
-      tls: request.tls,
-      tlsRedirect: request.tlsRedirect,
-      tlsCertificatePath: request.tlsCertificatePath,
-      tlsPrivateKeyPath: request.tlsPrivateKeyPath,
-    })
+    // The request's fields are the spec's; the deploy options are read apart below.
+    const name = request.name || ownerOfAllHosts(this.services(), request.hosts, normalizePathPrefixes(request.pathPrefixes))
+    const spec = normalizeServiceSpec({ ...request, name })
     const options = normalizeDeployOptions(request)
-    checkHostsAvailable(this.services(), spec)
-    const certificate = this.#certificates.prepare(spec)
-    await this.#store.check?.()
-    // Another node's deploy of this service may need its whole deploy timeout and drain.
-    const maxWaitMs = options.deployTimeoutMs + SHARED_HEALTH_WAIT_MS + spec.drainTimeoutMs
-    return this.#peers.exclusive(spec.name, maxWaitMs, progress, async () => {
-      await this.#peers.catchUp(spec.name)
-      return this.#locks.run(spec.name, async () => {
-        // A deploy never touches the rollout slot.
-        const rollout = this.#services.get(spec.name)?.spec.rollout
-        const next = rollout ? { ...spec, rollout } : spec
-        checkHostsAvailable(this.services(), next)
-        log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
-        const result = await this.#run(next, certificate, options, progress)
-        log('info', 'deploy finished', { service: spec.name, durationMs: result.durationMs })
-        return result.unchanged ? `deployed ${spec.name} (no change of target)` : `deployed ${spec.name} in ${formatDuration(result.durationMs)}`
+    return this.#observed(spec.name, async () => {
+      checkHostsAvailable(this.services(), spec)
+      const certificate = this.#certificates.prepare(spec)
+      const errorPages = await loadErrorPages(spec.errorPagesPath)
+      await this.#store.check?.()
+      // Another node's deploy of this service may need its whole deploy timeout and drain.
+      const maxWaitMs = options.deployTimeoutMs + SHARED_HEALTH_WAIT_MS + spec.drainTimeoutMs
+      return this.#peers.exclusive(spec.name, maxWaitMs, progress, async () => {
+        await this.#peers.catchUp(spec.name)
+        return this.#locks.run(spec.name, async () => {
+          checkHostsAvailable(this.services(), spec)
+          // A deploy never touches the rollout slot, nor a pause or stop.
+          const current = this.#services.get(spec.name)?.spec
+          const kept = keptState(current)
+          if (kept) progress(kept.note)
+          const next: ServiceSpec = { ...spec, ...kept?.fields, ...(current?.rollout && { rollout: current.rollout }) }
+          log('info', 'deploy started', { service: spec.name, targets: spec.targets, hosts: spec.hosts })
+          const result = await this.#deployment(next, options, progress).deploy(next, certificate, errorPages)
+          log('info', 'deploy finished', { service: spec.name, durationMs: result.durationMs })
+          return result.unchanged ? `deployed ${spec.name} (no change of target)` : `deployed ${spec.name} in ${formatDuration(result.durationMs)}`
+        })
       })
     })
   }
@@ -137,33 +146,32 @@ export class Registry implements FleetMember {
    * Changes an existing service's spec (`edit` gets the current one) through the same sequence
    * as a deploy: new targets are health-checked, replaced ones drained.
    */
-  async update(name: string, edit: (current: ServiceSpec) => ServiceSpec, options: DeployOptions, progress: Progress): Promise<DeploymentResult> {
-    const drainTimeoutMs = this.#services.get(name)?.spec.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS
-    await this.#store.check?.()
-    return this.#peers.exclusive(name, options.deployTimeoutMs + SHARED_HEALTH_WAIT_MS + drainTimeoutMs, progress, async () => {
-      await this.#peers.catchUp(name)
-      return this.#locks.run(name, async () => {
-        const current = this.#services.get(name)
-        if (!current) throw new ServiceNotFoundError(`service ${name} not found`)
-        const spec = normalizeServiceSpec(edit(current.spec))
-        return this.#run(spec, current.certificate, options, progress)
-      })
-    })
+  update(name: string, edit: (current: ServiceSpec) => ServiceSpec, options: DeployOptions, progress: Progress): Promise<DeploymentResult> {
+    return this.#changeService({ name }, undefined, progress, (service) => {
+      const spec = normalizeServiceSpec(edit(service.spec))
+      return this.#deployment(spec, options, progress).deploy(spec, service.certificate, service.errorPages)
+    }, options.deployTimeoutMs)
   }
 
   async remove(request: RemoveRequest, progress: Progress): Promise<string> {
-    const name = resolveServiceName(this.services(), request)
-    await this.#store.check?.()
-    const maxWaitMs = DEFAULT_DEPLOY_TIMEOUT_MS + SHARED_HEALTH_WAIT_MS + (this.#services.get(name)?.spec.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS)
-    return this.#peers.exclusive(name, maxWaitMs, progress, async () => {
-      await this.#peers.catchUp(name)
-      return this.#locks.run(name, async () => {
-        const service = this.#services.get(name)
-        if (!service) throw new ServiceNotFoundError(`service ${name} not found`)
-        const rules = { ...this.#localRules(name, service.spec.drainTimeoutMs, progress), healthWaitMs: 0, force: false }
-        await new Deployment(this.#deploymentHost, rules).remove(service)
-        return `removed ${name}`
-      })
+    return this.#changeService(request, undefined, progress, async (service, deployment) => {
+      await deployment.remove(service)
+      return `removed ${service.spec.name}`
+    })
+  }
+
+  /**
+   * `pause`: new requests are held until `resume` (or answered 504 after the max pause). `stop`:
+   * new and held requests get the 503 page. Either way, what was in flight then drains.
+   * `resume`: proxies again, held requests first.
+   */
+  async changeState(command: StateCommand, request: StateRequest, progress: Progress): Promise<string> {
+    checkStateChange(request.drainTimeoutMs, request.maxPauseMs)
+    return this.#changeService(request, request.drainTimeoutMs, progress, async (service, deployment, drainMs) => {
+      const spec = specAfter(command, request, service.spec)
+      if (!spec) return `${service.spec.name} is already running`
+      const { durationMs } = await deployment.changeState(service, spec, drainMs)
+      return `${command === 'resume' ? 'resumed' : spec.state} ${spec.name} in ${formatDuration(durationMs)}`
     })
   }
 
@@ -175,36 +183,13 @@ export class Registry implements FleetMember {
     return this.#locks.run(name, async () => {
       if (this.revisionOf(name) >= revision) return undefined
       this.#revisions.set(name, revision)
-      const current = this.#services.get(name)
-      const deployment = new Deployment(this.#deploymentHost, {
-        progress: SILENT,
-        healthWaitMs: SHARED_HEALTH_WAIT_MS,
-        force: false,
-        onUnhealthy: 'warn',
-        // Redis holds the change: only the local copy is written here.
-        save: async () => {
-          await this.#store.save(this.#snapshot())
-          return revision
-        },
-        undoUnsaved: false,
-        awaitPeers: async () => {},
-      })
-      if (!spec) {
-        if (!current) return { summary: 'had nothing to remove', warning: false }
-        const { durationMs, drained } = await deployment.remove(current)
-        return { summary: `stopped routing and drained after ${formatDuration(durationMs)}${cutNote(drained)}`, warning: false }
+      // Redis holds the change: only the local copy is written here.
+      const save = async () => {
+        await this.#store.save(this.#snapshot())
+        return revision
       }
-      // Redis came back empty and was written anew, or the same spec was redeployed: nothing to do,
-      // unless the files of a provided certificate may have been replaced.
-      if (current && !spec.tlsCertificatePath && JSON.stringify(current.spec) === JSON.stringify(spec)) {
-        return { summary: 'already served this', warning: false }
-      }
-      const certificate = this.#certificates.restore(spec)
-      const { durationMs, drained, warnings } = await deployment.deploy(spec, certificate)
-      // A provided certificate must be at the same path on every node.
-      if (certificate.kind === 'provided' && certificate.error) warnings.push(`serves ${spec.name} over HTTP only: ${certificate.error}`)
-      if (warnings.length > 0) return { summary: warnings.join('; '), warning: true }
-      return { summary: `switched and drained after ${formatDuration(durationMs)}${cutNote(drained)}`, warning: false }
+      const deployment = new Deployment(this.#deploymentHost, sharedRules(save))
+      return applySharedChange(deployment, this.#services.get(name), spec, this.#certificates)
     })
   }
 
@@ -239,14 +224,44 @@ export class Registry implements FleetMember {
 
   // Private
 
-  #run(spec: ServiceSpec, certificate: ServiceCertificate, options: DeployOptions, progress: Progress): Promise<DeploymentResult> {
+  /** Runs `work` on the service a command names, under the fleet's and the service's locks. */
+  async #changeService<T>(
+    selector: ServiceSelector, drainTimeoutMs: number | undefined, progress: Progress,
+    work: (service: Service, deployment: Deployment, drainTimeoutMs: number) => Promise<T>,
+    deployTimeoutMs = DEFAULT_DEPLOY_TIMEOUT_MS,
+  ): Promise<T> {
+    const name = resolveServiceName(this.services(), selector)
+    await this.#store.check?.()
+    const drainMs = drainTimeoutMs ?? this.#services.get(name)?.spec.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS
+    const maxWaitMs = deployTimeoutMs + SHARED_HEALTH_WAIT_MS + drainMs
+    return this.#peers.exclusive(name, maxWaitMs, progress, async () => {
+      await this.#peers.catchUp(name)
+      return this.#locks.run(name, async () => {
+        const service = this.#services.get(name)
+        if (!service) throw new ServiceNotFoundError(`service ${name} not found`)
+        const drainMs = drainTimeoutMs ?? service.spec.drainTimeoutMs
+        const rules = { ...this.#localRules(name, drainMs, progress), healthWaitMs: 0, force: false }
+        return work(service, new Deployment(this.#deploymentHost, rules), drainMs)
+      })
+    })
+  }
+
+  /** A change made here that health-checks new targets for up to the deploy timeout. */
+  #deployment(spec: ServiceSpec, options: DeployOptions, progress: Progress): Deployment {
     return new Deployment(this.#deploymentHost, {
       ...this.#localRules(spec.name, spec.drainTimeoutMs, progress),
       healthWaitMs: options.deployTimeoutMs,
       force: options.force,
       // Another service may have taken one of these hosts while this one waited for health.
       beforeSwitch: () => checkHostsAvailable(this.services(), spec),
-    }).deploy(spec, certificate)
+    })
+  }
+
+  /** Runs a deploy made here and tells the observer how it ended. */
+  async #observed(service: string, deploy: () => Promise<string>): Promise<string> {
+    const startedAt = Date.now()
+    const report = (result: 'success' | 'failure'): void => this.#observer?.deployed(service, result, Date.now() - startedAt)
+    return deploy().then((message) => { report('success'); return message }, (err: unknown) => { report('failure'); throw err })
   }
 
   /** The rules of a change made here: it fails on unhealthy targets, and is undone if Redis refuses it. */
@@ -265,21 +280,12 @@ export class Registry implements FleetMember {
   }
 
   #hostForDeployments(): DeploymentHost {
-    const services = this.#services
-    return {
-      current: (name) => services.get(name),
-      route: (name, service) => {
-        if (service) services.set(name, service)
-        else services.delete(name)
-      },
-      routedAddresses: () => new Set([...services.values()].flatMap((service) => [...service.targets, ...service.rolloutTargets].map((target) => target.address))),
+    return registryHost(this.#services, {
       publish: () => this.#tables.publish(),
-      servicesChanged: () => this.#certificates.manage(services.values()),
-      createTarget: (service, address) => new Target(address, service.spec.healthCheck, this.#targetEvents(service), 'adding'),
       targetEvents: (service) => this.#targetEvents(service),
       workers: this.#workers,
       certificates: this.#certificates,
-    }
+    })
   }
 
   #targetEvents(service: Service): TargetEvents {

@@ -1,5 +1,5 @@
 /** How each service stands, as `mproxy list` shows it: its options, targets and certificates. */
-import type { HealthCheckOptions, RolloutSplit } from '../../options'
+import type { RolloutSplit, ServiceSpec } from '../../options'
 import type { HostCertificateStatus } from '../tls/certificate-status'
 import type { ServiceCertificates } from '../tls/service-certificates'
 import type { InflightSource } from './drain'
@@ -15,51 +15,30 @@ export interface TargetStatus {
   inflight: number
 }
 
-export interface ServiceStatus {
-  name: string
-  hosts: string[]
-  pathPrefixes: string[]
-  stripPathPrefix: boolean
-  scopeCookiePaths: boolean
+/** Every option of the service as deployed (see ServiceSpec), with its targets' state and its certificates. */
+export interface ServiceStatus extends Omit<ServiceSpec, 'targets' | 'rollout'> {
+  /** Active targets, then rollout targets, then replaced ones still draining. */
   targets: TargetStatus[]
-  tls: boolean
-  /** With TLS: plain HTTP is redirected to HTTPS. */
-  tlsRedirect: boolean
-  /** With TLS from provided files: their paths. */
-  tlsCertificatePath?: string
-  tlsPrivateKeyPath?: string
   /** One entry per host for automatic certificates; one for a provided certificate. */
   certificates: HostCertificateStatus[]
-  healthCheck: HealthCheckOptions
-  drainTimeoutMs: number
-  drainWebSockets: boolean
-  targetTimeoutMs: number
   /** Which requests go to the rollout targets; absent when none do. */
   rolloutSplit?: RolloutSplit
+  /** Requests held now, summed over all workers (they count as in flight too). */
+  held: number
 }
 
 /** `list`'s view of a service: its live targets, then those still draining. */
 export function serviceStatus(
   { spec, targets, rolloutTargets, draining, certificate }: Service,
   certificates: ServiceCertificates,
-  workers: InflightSource,
+  workers: InflightSource & { held(service: string): number },
 ): ServiceStatus {
+  const { targets: _targets, rollout, ...options } = spec
   return {
-    name: spec.name,
-    hosts: spec.hosts,
-    pathPrefixes: spec.pathPrefixes,
-    stripPathPrefix: spec.stripPathPrefix,
-    scopeCookiePaths: spec.scopeCookiePaths,
-    tls: spec.tls,
-    tlsRedirect: spec.tlsRedirect,
-    tlsCertificatePath: spec.tlsCertificatePath,
-    tlsPrivateKeyPath: spec.tlsPrivateKeyPath,
+    ...options,
     certificates: certificates.status(spec, certificate),
-    healthCheck: spec.healthCheck,
-    drainTimeoutMs: spec.drainTimeoutMs,
-    drainWebSockets: spec.drainWebSockets,
-    targetTimeoutMs: spec.targetTimeoutMs,
-    rolloutSplit: spec.rollout?.split,
+    rolloutSplit: rollout?.split,
+    held: workers.held(spec.name),
     targets: [...targets, ...rolloutTargets, ...draining].map((target) => ({
       address: target.address,
       health: target.state,

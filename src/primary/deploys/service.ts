@@ -1,15 +1,23 @@
-/** A service as the registry holds it: its spec, certificate source and targets. */
+/** A service as the registry holds it: its spec, certificate source, error pages and targets. */
 import type { ServiceSpec } from '../../options'
 import type { ServiceCertificate } from '../tls/service-certificates'
+import type { ErrorPageTemplates } from './error-page-files'
 import type { Target } from './target'
 
 export interface Service {
   spec: ServiceSpec
   certificate: ServiceCertificate
+  /** Its `--error-pages`, as read when it was deployed or restored. */
+  errorPages: ErrorPageTemplates
   /** The targets that get traffic (the healthy ones among them). */
   targets: Target[]
   /** The rollout slot's targets (`mproxy rollout deploy`), which get the requests `spec.rollout.split` picks. */
   rolloutTargets: Target[]
   /** Replaced targets still finishing their requests, shown by `list`. */
   draining: Target[]
+}
+
+/** The targets the service routes to, which a pause or stop drains: active and rollout ones. */
+export function routedTargets(service: Service): Target[] {
+  return service.rolloutTargets.length === 0 ? service.targets : [...service.targets, ...service.rolloutTargets]
 }

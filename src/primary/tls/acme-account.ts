@@ -1,30 +1,34 @@
 /**
  * The ACME account: one key per directory, created once and reused for ever (a fleet shares it
- * through the store), the URL the CA registered it under, and the acme-client Client that signs
- * with it. A CA that lost the account has the same key registered again.
+ * through the store), and the URL the CA registered it under. This is the account's record only:
+ * whatever signs with the key (orders, registration) runs in the ACME thread (acme-thread.ts), so
+ * the primary never loads acme-client. A CA that lost the account has the same key registered again.
  */
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto'
-import type AcmeClient from 'acme-client'
+import { createHash, createPublicKey, generateKeyPair } from 'node:crypto'
+import { promisify } from 'node:util'
 import { oneLine } from '../../errors'
 import { log } from '../../lib/logger'
 import type { AcmeOptions } from '../../server-options'
 import type { CertificateStore } from './certificate-files'
 import { isUnknownAccount } from './acme-schedule'
+import type { AcmeThread } from './acme-thread'
+import type { AcmeAccount } from './acme-thread-messages'
 
-/** A CA that accepts a connection and never answers must not hold a host's order for ever. */
-const ACME_REQUEST_TIMEOUT_MS = 30_000
+const generateKeyPairAsync = promisify(generateKeyPair)
 
 export class AcmeAccountClient {
   readonly #options: AcmeOptions
   readonly #store: CertificateStore
+  readonly #thread: Pick<AcmeThread, 'register'>
   #keyPem = ''
   #url: string | undefined
   #thumbprint = ''
-  #client: AcmeClient.Client | undefined
 
-  constructor(options: AcmeOptions, store: CertificateStore) {
+  /** `thread` registers the key again when the CA lost the account. */
+  constructor(options: AcmeOptions, store: CertificateStore, thread: Pick<AcmeThread, 'register'>) {
     this.#options = options
     this.#store = store
+    this.#thread = thread
   }
 
   /** Reads the account from the store, creating its key the first time. */
@@ -32,7 +36,9 @@ export class AcmeAccountClient {
     const directoryUrl = this.#options.directoryUrl
     let account = await this.#store.loadAccount(directoryUrl)
     if (!account) {
-      const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
+      // Off the event loop: an RSA key takes ~80 ms to generate.
+      const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 })
+      const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
       account = await this.#store.createAccount({ directoryUrl, keyPem })
       if (account.keyPem === keyPem) log('info', 'acme account key created', { directory: directoryUrl })
     }
@@ -46,26 +52,13 @@ export class AcmeAccountClient {
     return this.#thumbprint
   }
 
-  /** The ACME library is loaded on first use: a proxy without automatic certificates saves ~15 MiB. */
-  async client(): Promise<{ acme: typeof AcmeClient; client: AcmeClient.Client }> {
-    const acme = (await import('acme-client')).default
-    // mproxy retries on its own schedule; the library's own retries would hold an order for minutes.
-    ;(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0
-    acme.axios.defaults.timeout = ACME_REQUEST_TIMEOUT_MS
-    this.#client ??= new acme.Client({
-      directoryUrl: this.#options.directoryUrl,
-      accountKey: this.#keyPem,
-      accountUrl: this.#url,
-      // Poll an order's status from 1 s on (the library's default starts at 5 s).
-      backoffMin: 1_000,
-      backoffMax: 10_000,
-    })
-    return { acme, client: this.#client }
+  /** What the ACME thread acts for. */
+  record(): AcmeAccount {
+    return { directoryUrl: this.#options.directoryUrl, keyPem: this.#keyPem, url: this.#url, email: this.#options.email }
   }
 
-  /** Stores the URL `client` was registered under, when it is new. */
-  async saveUrl(client: AcmeClient.Client): Promise<void> {
-    const url = client.getAccountUrl()
+  /** Stores the URL the CA gave the account (with an issued certificate, say), when it is new. */
+  async saveUrl(url: string): Promise<void> {
     if (this.#url === url) return
     this.#url = url
     await this.#store.saveAccount({ directoryUrl: this.#options.directoryUrl, keyPem: this.#keyPem, url })
@@ -80,20 +73,18 @@ export class AcmeAccountClient {
     if (this.#url === undefined || !isUnknownAccount(err)) return false
     log('warn', 'acme account unknown to the CA, registering it again', { account: this.#url, error: oneLine(err) })
     this.#url = undefined
-    this.#client = undefined
-    const { client } = await this.client()
     try {
-      await client.createAccount({ termsOfServiceAgreed: true, contact: this.#options.email ? [`mailto:${this.#options.email}`] : undefined })
-    } catch (registerErr) {
+      const registration = await this.#thread.register(this.record())
       // A CA that still has an account for this key answers with its URL, and the library then
       // sends an empty update, which some CAs refuse: the URL is known all the same.
-      log('debug', 'acme account registration answered with an error', { host, error: oneLine(registerErr) })
-    }
-    try {
-      await this.saveUrl(client)
+      if (registration.answeredWithError) {
+        log('debug', 'acme account registration answered with an error', { host, error: registration.answeredWithError })
+      }
+      if (!registration.accountUrl) throw new Error(registration.error ?? 'the CA gave no account URL')
+      await this.saveUrl(registration.accountUrl)
       return true
-    } catch (saveErr) {
-      log('error', 'acme account could not be registered again', { host, error: oneLine(saveErr) })
+    } catch (registerErr) {
+      log('error', 'acme account could not be registered again', { host, error: oneLine(registerErr) })
       return false
     }
   }

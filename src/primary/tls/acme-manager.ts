@@ -4,6 +4,8 @@
  * authorization = token.thumbprint), so nothing per token has to reach them. Orders run in the
  * background, when the order schedule says; failures back off exponentially, so a broken name
  * cannot burn the CA's rate limits. Certificates renew at two thirds of their lifetime, with jitter.
+ * The conversation with the CA itself runs in a thread of its own (acme-thread.ts), off the
+ * primary's event loop: what to order and when, and what becomes of the result, stay here.
  */
 import type { CertificateStatus } from './certificate-status'
 import type { RouteCertificate } from '../../ipc/messages'
@@ -14,6 +16,8 @@ import type { AcmeOptions } from '../../server-options'
 import { AcmeAccountClient } from './acme-account'
 import type { CertificateStore, OrderFailure, StoredCertificate } from './certificate-files'
 import { describeOrderError, renewalDue } from './acme-schedule'
+import { AcmeThread } from './acme-thread'
+import type { ChallengeType } from './acme-thread-messages'
 import { OrderSchedule } from './order-schedule'
 
 /** While another node of the fleet orders a certificate, how often this one looks for it. */
@@ -23,6 +27,7 @@ export class AcmeManager {
   readonly #options: AcmeOptions
   readonly #store: CertificateStore
   readonly #onChange: () => Promise<void>
+  readonly #thread = new AcmeThread()
   readonly #account: AcmeAccountClient
   readonly #schedule: OrderSchedule
   readonly #tlsChallenges = new Map<string, RouteCertificate>()
@@ -38,7 +43,7 @@ export class AcmeManager {
     this.#options = options
     this.#store = store
     this.#onChange = onChange
-    this.#account = new AcmeAccountClient(options, store)
+    this.#account = new AcmeAccountClient(options, store, this.#thread)
     this.#schedule = new OrderSchedule(options)
   }
 
@@ -62,6 +67,7 @@ export class AcmeManager {
     this.#active = false
     clearTimeout(this.#timer)
     this.#timer = undefined
+    this.#thread.stop()
   }
 
   /** What workers append to a token to answer an HTTP-01 challenge. */
@@ -127,37 +133,28 @@ export class AcmeManager {
     const failure = await this.#takeSharedFailure(host)
     if (failure && Date.now() < failure.nextAttemptAt) return
     // HTTP-01 first; after a failure, TLS-ALPN-01 (port 443 only), then alternate.
-    const challengeType = (failure?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
+    const challengeType: ChallengeType = (failure?.count ?? 0) % 2 === 1 ? 'tls-alpn-01' : 'http-01'
     log('info', renewal ? 'certificate renewal started' : 'certificate order started', { host, challenge: challengeType, directory: this.#options.directoryUrl })
     try {
-      const { acme, client } = await this.#account.client()
-      const [key, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, await acme.crypto.createPrivateEcdsaKey())
-      const cert = await client.auto({
-        csr,
-        email: this.#options.email,
-        termsOfServiceAgreed: true,
-        challengePriority: [challengeType],
-        // The workers answer from the thumbprint; a self-check from here would test our own DNS view only.
-        skipChallengeVerification: true,
-        challengeCreateFn: async (authz, challenge, keyAuthorization) => {
-          if ((challenge.type as string) === 'tls-alpn-01') {
-            const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey())
-            this.#tlsChallenges.set(host, { hosts: [host], cert: alpnCert.toString(), key: alpnKey.toString() })
+      const issued = await this.#thread.order(this.#account.record(), host, challengeType, this.#account.thumbprint, {
+        created: async ({ challengeType: type, alpn, keyAuthorizationMatches }) => {
+          if (alpn) {
+            this.#tlsChallenges.set(host, { hosts: [host], ...alpn })
             // The CA may connect as soon as this returns: every worker must have the certificate.
             await this.#onChange()
-          } else if (keyAuthorization !== `${challenge.token}.${this.#account.thumbprint}`) {
+          } else if (!keyAuthorizationMatches) {
             log('warn', 'unexpected key authorization', { host })
           }
-          log('info', 'challenge ready', { host, type: challenge.type })
+          log('info', 'challenge ready', { host, type })
         },
-        challengeRemoveFn: async () => {
+        removed: async () => {
           if (this.#tlsChallenges.delete(host)) await this.#onChange()
         },
       })
       // The CA only issues once the challenge has passed.
       log('info', 'challenge passed', { host, type: challengeType })
-      await this.#account.saveUrl(client)
-      const stored = await this.#store.save(host, cert, key.toString())
+      await this.#account.saveUrl(issued.accountUrl)
+      const stored = await this.#store.save(host, issued.cert, issued.key)
       this.#schedule.recordCertificate(stored)
       log('info', renewal ? 'certificate renewed' : 'certificate issued', { host, challenge: challengeType, notAfter: stored.notAfter.toISOString() })
       void this.#onChange().catch(() => {})
@@ -165,6 +162,7 @@ export class AcmeManager {
       // A CA that lost the account gets the same key again, and the order is tried again at once.
       if (await this.#account.recoverUnknown(err, host)) return this.#orderUnlessStored(host, renewal)
       const now = Date.now()
+      // The thread's errors are worded for the operator already; this words the others (the store's).
       const error = describeOrderError(err, this.#options.directoryUrl)
       const failed = this.#schedule.recordFailure(host, error, now)
       await this.#store.saveFailure?.(host, failed).catch((saveErr: unknown) => {

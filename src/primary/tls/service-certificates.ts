@@ -78,6 +78,9 @@ export class ServiceCertificates {
   manage(services: Iterable<{ spec: ServiceSpec; certificate: ServiceCertificate }>): void {
     const hosts = [...services].filter((s) => s.certificate.kind === 'automatic').flatMap((s) => s.spec.hosts)
     this.#authority?.manage(hosts)
+    // Hosts come and go with deploys: their stand-ins must not pile up.
+    const wanted = new Set(hosts)
+    for (const host of this.#standIns.keys()) if (!wanted.has(host)) this.#standIns.delete(host)
   }
 
   routeCertificates(services: Iterable<{ spec: ServiceSpec; certificate: ServiceCertificate }>): RouteCertificate[] {

@@ -14,6 +14,8 @@ export interface RoutedService {
   tlsRedirect: boolean
   /** HTTP-01 challenges are answered for its hosts (automatic certificates). */
   acmeChallenges: boolean
+  /** Its custom error pages (none: the built-in ones). */
+  errorPages?: Readonly<Record<string, string>>
 }
 
 export interface TlsRoutes {
@@ -32,26 +34,39 @@ export function buildRouteTable(version: number, services: Iterable<RoutedServic
   }
 }
 
-function routeService({ spec, targets, rolloutTargets, tlsRedirect, acmeChallenges }: RoutedService): RouteService {
+function routeService({ spec, targets, rolloutTargets, tlsRedirect, acmeChallenges, errorPages }: RoutedService): RouteService {
   return {
     name: spec.name,
     hosts: spec.hosts,
     pathPrefixes: spec.pathPrefixes,
     stripPathPrefix: spec.stripPathPrefix,
     scopeCookiePaths: spec.scopeCookiePaths,
-    targets: routable(targets),
-    rolloutTargets: routable(rolloutTargets),
+    targets: routedAddresses(targets),
+    rolloutTargets: routedAddresses(rolloutTargets),
     // Without a split nobody is sent to the rollout targets.
     rolloutSplit: spec.rollout?.split,
     targetTimeoutMs: spec.targetTimeoutMs,
     drainWebSockets: spec.drainWebSockets,
     tlsRedirect,
+    excludeMetricsPaths: spec.excludeMetricsPaths,
     acmeChallenges,
+    state: spec.state,
+    stopMessage: spec.stopMessage,
+    maxPauseMs: spec.maxPauseMs,
+    healthCheckPath: spec.healthCheck.path,
+    errorPages: { ...errorPages },
   }
 }
 
-function routable(targets: RoutedService['targets']): string[] {
-  const healthy = targets.filter((target) => target.state === 'healthy')
-  // With no healthy target, trying them all beats answering 503 on a health-check blip.
-  return (healthy.length > 0 ? healthy : targets).map((target) => target.address)
+/**
+ * The healthy targets. With none: those a forced deploy switched to before any check passed them
+ * (`--force` asks for exactly that). Failing that, a service of one target still tries it: a single app that fails a
+ * health check during a blip may still answer, and a 503 would take the site down for sure.
+ * Several targets that all fail their checks get none, and the service answers 503.
+ */
+function routedAddresses(targets: RoutedService['targets']): string[] {
+  let routed = targets.filter((target) => target.state === 'healthy')
+  if (routed.length === 0) routed = targets.filter((target) => target.state === 'adding')
+  if (routed.length === 0 && targets.length === 1) routed = [...targets]
+  return routed.map((target) => target.address)
 }

@@ -11,10 +11,11 @@
 import { log } from '../../lib/logger'
 import type { WorkerConfig } from '../../server-options'
 import { ReloadFailedError, WorkerCrashLoopError, oneLine } from '../../errors'
-import type { ListenProtocol, PrimaryMessage, RouteTable } from '../../ipc/messages'
+import type { ListenProtocol, MetricJson, PrimaryMessage, RouteTable } from '../../ipc/messages'
 import { AcceptErrors, type AcceptErrorStatus } from './accept-errors'
 import { ListenSockets, type SlotSocket } from './listen-sockets'
 import { RespawnPolicy } from './respawn-policy'
+import { RetiredCounters } from './retired-counters'
 import { certificatesKey } from './table-delivery'
 import { DEFAULT_WORKER_TIMEOUTS, WorkerHandle, type WorkerEvents, type WorkerExit } from './worker-handle'
 import { workerForker, type ForkWorker } from './worker-processes'
@@ -54,6 +55,7 @@ export class Supervisor {
   #stopping = false
   readonly #sockets: ListenSockets
   readonly #acceptErrors = new AcceptErrors()
+  readonly #retiredCounters = new RetiredCounters()
   #reloading: Promise<void> = Promise.resolve()
   readonly #fork: ForkWorker
   readonly #options: SupervisorOptions
@@ -71,6 +73,7 @@ export class Supervisor {
     },
     onAcceptError: (handle, error) => this.#acceptErrors.record(handle.id, handle.pid, error),
     onCounts: () => this.#notifyCounts(),
+    onFinalMetrics: (_handle, metrics) => this.#retiredCounters.add(metrics),
     onExit: (handle, exit) => this.#onExit(handle, exit),
   }
 
@@ -132,15 +135,34 @@ export class Supervisor {
     return total
   }
 
+  /**
+   * The metrics of every worker (of one that does not answer within `timeoutMs`, its previous
+   * answer) and the summed counters of the workers gone, for AggregatorRegistry.aggregate.
+   */
+  async metrics(timeoutMs: number): Promise<MetricJson[][]> {
+    const handles = [...this.#handles.values()]
+    const answers = await Promise.all(handles.map((handle) => handle.collectMetrics(timeoutMs)))
+    // A worker whose final counters arrived meanwhile counts among the retired, not twice.
+    const live = answers.filter((answer, index): answer is MetricJson[] => answer !== undefined && !handles[index].metricsFinal)
+    return [this.#retiredCounters.metrics, ...live]
+  }
+
+  /** Requests held for a paused service, summed over the workers. */
+  held(service: string): number {
+    let total = 0
+    for (const handle of this.#handles.values()) total += handle.held[service] ?? 0
+    return total
+  }
+
   /** Calls `listener` whenever a worker reports new counts; returns the unsubscribe function. */
   onCounts(listener: () => void): () => void {
     this.#countListeners.add(listener)
     return () => this.#countListeners.delete(listener)
   }
 
-  /** Tells every worker to cut what is still in flight on these targets. */
-  cut(addresses: string[]): void {
-    this.#broadcast({ mproxy: 1, type: 'cut', targets: addresses })
+  /** Tells every worker to cut what is still in flight on these targets (of `service` only, if given). */
+  cut(addresses: string[], service?: string): void {
+    this.#broadcast({ mproxy: 1, type: 'cut', targets: addresses, ...(service !== undefined && { service }) })
   }
 
   /** Replaces every worker with a fresh one, one at a time: the new one serves before the old one stops. */

@@ -13,10 +13,11 @@ import { timerDelay } from '../../lib/duration'
 import { log } from '../../lib/logger'
 import {
   assertNever, isListenHandle, isWorkerMessage, sendable,
-  type InflightCounts, type ListenHandle, type ListenProtocol, type PrimaryMessage, type RouteTable, type WorkerMessage,
+  type HeldCounts, type InflightCounts, type ListenHandle, type ListenProtocol, type MetricJson, type PrimaryMessage, type RouteTable, type WorkerMessage,
 } from '../../ipc/messages'
 import type { ListenResult } from './listen-sockets'
 import { tableFor } from './table-delivery'
+import { WorkerMetricsRequests } from './worker-metrics-requests'
 import { errorLine, type ClusterWorker } from './worker-processes'
 
 export type WorkerState = 'starting' | 'serving' | 'stopping' | 'exited'
@@ -49,6 +50,11 @@ export interface WorkerEvents {
   onAcceptError(handle: WorkerHandle, error: string): void
   /** Its in-flight counts changed (or, once it exited, no longer count). */
   onCounts(): void
+  /**
+   * Its metrics as they end: the final counters it sent while stopping, or, if it exited without
+   * them (a crash), the last ones it answered with. Called once at most.
+   */
+  onFinalMetrics(handle: WorkerHandle, metrics: MetricJson[]): void
   onExit(handle: WorkerHandle, exit: WorkerExit): void
 }
 
@@ -76,11 +82,13 @@ export class WorkerHandle {
   /** Why it could not start, as the worker said before exiting (or its last error line on stderr). */
   #failure: string | undefined
   #inflight: InflightCounts = {}
+  #held: HeldCounts = {}
   /** The certificates it was last sent (see table-delivery.ts). */
   #certificatesKey: string | undefined
   #seq = 0
   /** Tables sent and not yet applied, by seq. */
   readonly #acks = new Map<number, { resolve(): void; timer: NodeJS.Timeout }>()
+  readonly #metrics: WorkerMetricsRequests
   #readyTimer: NodeJS.Timeout | undefined
   #stopTimer: NodeJS.Timeout | undefined
   #markReady!: () => void
@@ -99,6 +107,10 @@ export class WorkerHandle {
     this.ready.catch(() => {})
     this.stoppedAccepting = new Promise<void>((resolve) => { this.#markStoppedAccepting = resolve })
     this.exited = new Promise<void>((resolve) => { this.#markExited = resolve })
+    this.#metrics = new WorkerMetricsRequests(
+      (seq) => this.send({ mproxy: 1, type: 'collect-metrics', seq }),
+      (metrics) => this.#events.onFinalMetrics(this, metrics),
+    )
 
     worker.on('online', () => this.#events.onOnline(this))
     worker.on('message', (message: unknown, socket: unknown) => {
@@ -132,6 +144,11 @@ export class WorkerHandle {
     return this.#inflight
   }
 
+  /** Requests held per paused service, as it last reported. */
+  get held(): HeldCounts {
+    return this.#held
+  }
+
   /** Sends a message while the worker can take one; `socket` travels with it and stays open here. */
   send(message: PrimaryMessage, socket?: ListenHandle): void {
     if (!this.#worker.isConnected()) return
@@ -154,6 +171,21 @@ export class WorkerHandle {
       this.#acks.set(seq, { resolve, timer })
       this.send({ mproxy: 1, type: 'routes', seq, table: sent })
     })
+  }
+
+  /**
+   * Asks the worker for its metrics. Resolves with its answer; with its previous answer if it
+   * does not answer within `timeoutMs`; with undefined once its final metrics went to
+   * `onFinalMetrics` (see `metricsFinal`), as they count there and no longer as its own.
+   */
+  collectMetrics(timeoutMs: number): Promise<MetricJson[] | undefined> {
+    if (this.#state === 'exited' || !this.#worker.isConnected()) return Promise.resolve(undefined)
+    return this.#metrics.collect(++this.#seq, timeoutMs)
+  }
+
+  /** Its final metrics were handed to `onFinalMetrics`: an answer it gave before no longer counts as its own. */
+  get metricsFinal(): boolean {
+    return this.#metrics.final
   }
 
   /**
@@ -183,6 +215,8 @@ export class WorkerHandle {
       clearTimeout(this.#stopTimer)
       // A dead worker applies no table: whoever waits for its acks waits no longer.
       for (const seq of this.#acks.keys()) this.#settleAck(seq)
+      // Nor does it count any more: its last counters are the final ones, unless it sent those.
+      this.#metrics.finish()
     }
   }
 
@@ -215,22 +249,29 @@ export class WorkerHandle {
         this.#markStoppedAccepting()
         return
       case 'routes-applied':
-        this.#setInflight(message.inflight)
+        this.#setInflight(message.inflight, message.held)
         this.#settleAck(message.ack)
         return
       case 'inflight':
-        this.#setInflight(message.inflight)
+        this.#setInflight(message.inflight, message.held)
         return
       case 'drained':
         this.#setInflight({})
+        return
+      case 'metrics':
+        this.#metrics.answered(message.ack, message.metrics)
+        return
+      case 'final-metrics':
+        this.#metrics.finish(message.metrics)
         return
       default:
         assertNever(message)
     }
   }
 
-  #setInflight(counts: InflightCounts): void {
+  #setInflight(counts: InflightCounts, held: HeldCounts = {}): void {
     this.#inflight = counts
+    this.#held = held
     this.#events.onCounts()
   }
 
@@ -239,6 +280,7 @@ export class WorkerHandle {
     const expected = this.#state === 'stopping' || (this.#state === 'starting' && this.#byReload)
     this.#setState('exited')
     this.#inflight = {}
+    this.#held = {}
     this.#failReady(new Error(this.#failure ?? `worker ${this.id} exited before it was ready (code ${code}, signal ${signal})`))
     this.#markStoppedAccepting()
     this.#markExited()
