@@ -2,7 +2,7 @@
  * `bin/kamal-proxy.js` as Kamal 2 drives it: `run` with HOME and KAMAL_PROXY_SOCKET in a
  * temporary directory, then the exact command lines Kamal sends (lib/kamal/commands/app/proxy.rb
  * and configuration/proxy.rb: `docker exec kamal-proxy kamal-proxy deploy app-web --target="<id>:80" ...`),
- * under load; both dialects on one server; a takeover; the import of a kamal-proxy state.
+ * under load, then `kamal app maintenance`, `kamal app live` and `kamal app remove`; both dialects on one server; a takeover; the import of a kamal-proxy state.
  */
 import { execFile } from 'node:child_process'
 import { X509Certificate, createHash } from 'node:crypto'
@@ -68,7 +68,7 @@ const failed = (result: CliResult, message: string) => expect({ code: result.cod
 
 describe('kamal-proxy, as Kamal 2 drives it', () => {
   it(
-    'deploys, redeploys twice under load with no failed request, rolls out, and removes, answering as kamal-proxy does',
+    'deploys, redeploys twice under load with no failed request, rolls out, stops for maintenance, resumes and removes, answering as kamal-proxy does',
     async () => {
       const host = kamalHost()
       const proxy = await host.run()
@@ -108,9 +108,17 @@ describe('kamal-proxy, as Kamal 2 drives it', () => {
       succeeded(await host.kamal(['rollout', 'stop', 'app-web']))
       expect((await request(proxy.port, { headers: { cookie: 'kamal-rollout=user-1' } })).body).toBe(v3.name)
 
-      // kamal app maintenance / live: not in mproxy yet, refused with one line.
-      failed(await host.kamal(['stop', 'app-web', '--drain-timeout=30s', '--message=Back soon']), 'stop is not supported yet')
-      failed(await host.kamal(['resume', 'app-web']), 'resume is not supported yet')
+      // kamal app maintenance --message "Back at <b>ten</b>": a 503 page with the message (escaped); the health path still answers 200.
+      succeeded(await host.kamal(['stop', 'app-web', '--drain-timeout=30s', '--message=Back at <b>ten</b>']))
+      const page = await request(proxy.port)
+      expect(page.status).toBe(503)
+      expect(page.body).toContain('Back at &lt;b&gt;ten&lt;/b&gt;')
+      expect((await request(proxy.port, { path: '/up' })).status).toBe(200)
+      expect(stripStyles((await host.kamal(['list'])).stdout)).toMatch(/^app-web .* stopped +no +$/m)
+      // kamal app live
+      succeeded(await host.kamal(['resume', 'app-web']))
+      expect((await request(proxy.port)).body).toBe(v3.name)
+      succeeded(await host.kamal(['resume', 'app-web']))
 
       // kamal app remove
       succeeded(await host.kamal(['remove', 'app-web']))
@@ -129,7 +137,7 @@ describe('kamal-proxy, as Kamal 2 drives it', () => {
     succeeded(await host.kamal(['deploy', 'web', '--target', backend.address, '--host', 'app.test']))
 
     failed(await host.kamal(['deploy', 'other', `--target=${backend.address}`, '--host=app.test']), 'host settings conflict with another service')
-    failed(await host.kamal(['deploy', 'web', `--target=${backend.address}`, '--error-pages=/pages']), '--error-pages is not supported yet')
+    failed(await host.kamal(['deploy', 'web', `--target=${backend.address}`, '--host=app.test', '--canonical-host=app.test']), '--canonical-host is not supported yet')
     failed(await host.kamal(['deploy', 'web', '--target=http://web:3000']), 'http://web:3000 :invalid host pattern')
     failed(await host.kamal(['deploy', 'web', '--target=127.0.0.1:1', '--deploy-timeout=300ms', '--health-check-interval=50ms']), 'target failed to become healthy within configured timeout (300ms)')
     failed(await host.kamal(['rollout', 'set', 'web', '--percent=10']), 'rollout target not set')
@@ -211,13 +219,13 @@ describe('moving from kamal-proxy', () => {
     const logged = (msg: string) => proxy.logs.filter((line) => line.msg === msg)
     expect(logged('kamal-proxy service not imported').map((line) => line.service)).toEqual(['tenants'])
     expect(logged('kamal-proxy certificate reused').map((line) => line.host)).toEqual(['app.example.com'])
-    expect(proxy.logs.some((line) => line.service === 'legacy' && /^kamal-proxy service was stopped/.test(line.msg ?? ''))).toBe(true)
+    expect(logged('kamal-proxy service imported stopped').map((line) => [line.service, line.stopMessage])).toEqual([['legacy', 'Back soon']])
 
     expect(stripStyles((await host.kamal(['list'])).stdout).split('\n').map((line) => line.trimEnd().split(/ +/))).toEqual([
       ['Service', 'Host', 'Path', 'Target', 'State', 'TLS'],
       ['app-api', 'app.example.com', '/api', 'api-1:3000,api-2:3000', 'running', 'yes'],
       ['app-web', 'app.example.com', '/', backend.address, 'running', 'yes'],
-      ['legacy', 'legacy.example.com', '/', 'legacy-web:3000', 'running', 'no'],
+      ['legacy', 'legacy.example.com', '/', 'legacy-web:3000', 'stopped', 'no'],
       [''],
     ])
     // Its own certificate, served at once: nothing was ordered.

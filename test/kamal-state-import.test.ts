@@ -38,11 +38,12 @@ describe('kamal-proxy state import', () => {
 
   it('reads the fields of older versions, and a target without port as port 80', () => {
     expect(spec('legacy')).toMatchObject({ hosts: ['legacy.example.com'], targets: ['legacy-web:3000'], targetTimeoutMs: 3000, stripPathPrefix: false, tls: false })
-    expect(spec('fallback')).toMatchObject({ hosts: [], targets: ['web-1:80'] })
+    expect(spec('fallback')).toMatchObject({ hosts: [], targets: ['web-1:80'], excludeMetricsPaths: ['/up'] })
   })
 
-  it('keeps provided certificate files', () => {
+  it('keeps provided certificate files and error pages', () => {
     expect(spec('secure')).toMatchObject({
+      errorPagesPath: '/home/kamal-proxy/.apps-config/secure/error_pages/abc123',
       tls: true, tlsRedirect: false,
       tlsCertificatePath: '/home/kamal-proxy/.apps-config/secure/tls/cert.pem', tlsPrivateKeyPath: '/home/kamal-proxy/.apps-config/secure/tls/key.pem',
     })
@@ -61,15 +62,14 @@ describe('kamal-proxy state import', () => {
       'app-web': ['--buffer-requests', '--buffer-responses', '--log-request-header'],
       'app-api': ['--read-target'],
       fallback: ['--forward-headers'],
-      secure: ['--canonical-host', '--error-pages', '--health-check-port', '--health-check-host', '--buffer-requests', '--max-request-body'],
+      secure: ['--canonical-host', '--health-check-port', '--health-check-host', '--buffer-requests', '--max-request-body'],
     })
   })
 
-  it('records paused and stopped services, with their message and how long requests were held', () => {
-    expect(imported.paused).toEqual([
-      { service: 'legacy', state: 'stopped', stopMessage: 'Back soon', maxPauseMs: 0 },
-      { service: 'fallback', state: 'paused', stopMessage: '', maxPauseMs: 45000 },
-    ])
+  it('keeps paused and stopped services so, with their message and how long requests are held', () => {
+    expect(spec('legacy')).toMatchObject({ state: 'stopped', stopMessage: 'Back soon', maxPauseMs: 30000 })
+    expect(spec('fallback')).toMatchObject({ state: 'paused', stopMessage: '', maxPauseMs: 45000 })
+    expect(spec('app-web')).toMatchObject({ state: 'running' })
   })
 
   it('says where the automatic certificates of each service were cached', () => {

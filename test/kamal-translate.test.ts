@@ -6,9 +6,10 @@ import { formatServiceTable, kamalErrorMessage } from '../src/kamal/answers'
 import { parseCommandLine } from '../src/kamal/command-line'
 import type { KamalCommand } from '../src/kamal/commands'
 import { CommandLineError } from '../src/kamal/flags'
-import { COMMAND_GAPS, DEPLOY_FLAG_GAPS } from '../src/kamal/gaps'
+import { DEPLOY_FLAG_GAPS } from '../src/kamal/gaps'
 import {
-  deployNeeds, refusePending, translateDeploy, translateRolloutDeploy, translateRolloutSet, translateRun, translateTarget, type DeployContext,
+  deployNeeds, translateDeploy, translatePause, translateResume, translateRolloutDeploy, translateRolloutSet, translateRun, translateStop, translateTarget,
+  type DeployContext,
 } from '../src/kamal/translate'
 import { LETS_ENCRYPT_STAGING_DIRECTORY } from '../src/options'
 
@@ -73,10 +74,10 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
     expect(deploy([
       '--target', 'web-1:3000,web-2', '--host', 'a.test', '--path-prefix', 'api/', '--strip-path-prefix=false', '--scope-cookie-paths',
       '--health-check-path', 'health', '--health-check-interval', '250ms', '--health-check-timeout', '2s', '--deploy-timeout', '1m',
-      '--drain-timeout', '0', '--target-timeout', '1.5s', '--force',
+      '--drain-timeout', '0', '--target-timeout', '1.5s', '--force', '--error-pages', 'pages', '--exclude-metrics-path=/up,/metrics',
     ])).toEqual({
       name: 'app-web', targets: ['web-1:3000', 'web-2:80'], hosts: ['a.test'], pathPrefixes: ['/api'], stripPathPrefix: false, scopeCookiePaths: true,
-      tls: false, healthCheck: { path: '/health', intervalMs: 250, timeoutMs: 2000 }, deployTimeoutMs: 60000, drainTimeoutMs: 0, targetTimeoutMs: 1500, force: true,
+      tls: false, errorPagesPath: `${process.cwd()}/pages`, excludeMetricsPaths: ['/up', '/metrics'], healthCheck: { path: '/health', intervalMs: 250, timeoutMs: 2000 }, deployTimeoutMs: 60000, drainTimeoutMs: 0, targetTimeoutMs: 1500, force: true,
     })
   })
 
@@ -121,7 +122,6 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
   it.each([
     ['--max-request-body', ['--buffer-requests', '--max-request-body=1024'], '--max-request-body is not supported yet'],
     ['--max-response-body', ['--buffer-responses', '--max-response-body=1024'], '--max-response-body is not supported yet'],
-    ['--error-pages', ['--error-pages=/home/kamal-proxy/.apps-config/app/error_pages/v1'], '--error-pages is not supported yet'],
     ['--canonical-host', ['--host=a.test,www.a.test', '--canonical-host=a.test'], '--canonical-host is not supported yet'],
     ['--forward-headers', ['--forward-headers'], '--forward-headers is not supported yet'],
     ['--read-target', ['--read-target=replica:3000'], '--read-target is not supported by mproxy: read targets are not supported; every target gets every request'],
@@ -141,22 +141,20 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
   })
 
   it('accepts, and names for the log, what changes nothing a client sees', () => {
-    expect(deploy(['--target=web:1', '--buffer-memory=2048', '--log-response-header=X-Runtime', '--exclude-metrics-path=/up', '--writer-affinity-timeout=0', '--read-target-websockets']).ignoredOptions).toEqual([
+    expect(deploy(['--target=web:1', '--buffer-memory=2048', '--log-response-header=X-Runtime', '--writer-affinity-timeout=0', '--read-target-websockets']).ignoredOptions).toEqual([
       '--buffer-memory (request and response buffering: not in mproxy yet)',
       '--log-response-header (request log headers: not in mproxy yet)',
-      '--exclude-metrics-path (metrics: not in mproxy yet)',
       '--writer-affinity-timeout (read targets are not supported; every target gets every request)',
       '--read-target-websockets (read targets are not supported; every target gets every request)',
     ])
   })
 
-  it('has a row for every pending feature of the brief', () => {
+  it('has a row for every flag of a feature mproxy does not have yet', () => {
     const pending = Object.entries(DEPLOY_FLAG_GAPS).filter(([, gap]) => gap?.kind === 'pending').map(([flag]) => flag).sort()
     expect(pending).toEqual([
-      'buffer-memory', 'buffer-requests', 'buffer-responses', 'canonical-host', 'error-pages', 'exclude-metrics-path', 'forward-headers',
+      'buffer-memory', 'buffer-requests', 'buffer-responses', 'canonical-host', 'forward-headers',
       'log-request-header', 'log-response-header', 'max-request-body', 'max-response-body',
     ])
-    expect(Object.keys(COMMAND_GAPS).sort()).toEqual(['pause', 'resume', 'stop'])
   })
 })
 
@@ -178,20 +176,23 @@ describe('other kamal-proxy commands', () => {
     expect(refusal(() => translateRolloutDeploy(command('rollout deploy', ['rollout', 'deploy', 'web', '--target=canary:1', '--read-target=replica:1'])))).toMatch(/^--read-target is not supported by mproxy/)
   })
 
-  it.each(['pause', 'stop', 'resume'] as const)('refuses %s until mproxy has it', (name) => {
-    expect(refusal(() => refusePending(command(name, [name, 'web'])))).toBe(`${name} is not supported yet`)
+  it('pauses, stops and resumes with kamal-proxy\'s 30 s defaults sent, not mproxy\'s', () => {
+    expect(translatePause(command('pause', ['pause', 'web']))).toEqual({ name: 'web', drainTimeoutMs: 30000, maxPauseMs: 30000 })
+    expect(translatePause(command('pause', ['pause', 'web', '--drain-timeout=5s', '--max-pause=1m']))).toEqual({ name: 'web', drainTimeoutMs: 5000, maxPauseMs: 60000 })
+    expect(translateStop(command('stop', ['stop', 'web']))).toEqual({ name: 'web', drainTimeoutMs: 30000, message: '' })
+    expect(translateStop(command('stop', ['stop', 'web', '--drain-timeout=10s', '--message=Back <soon>']))).toEqual({ name: 'web', drainTimeoutMs: 10000, message: 'Back <soon>' })
+    expect(translateResume(command('resume', ['resume', 'web']))).toEqual({ name: 'web' })
   })
 
   it.each<[string, string[], NodeJS.ProcessEnv, string]>([
     ['--http3', ['--http3'], {}, '--http3 is not supported by mproxy: Node serves no HTTP/3 (QUIC)'],
-    ['--metrics-port', ['--metrics-port=9000'], {}, '--metrics-port is not supported yet'],
-    ['METRICS_PORT', [], { METRICS_PORT: '9000' }, '--metrics-port is not supported yet'],
   ])('refuses run %s', (_case, line, env, message) => {
     expect(refusal(() => translateRun(command('run', ['run', ...line], env).flags))).toBe(message)
   })
 
   it('runs with the ports and log level asked for', () => {
-    expect(translateRun(command('run', ['run', '--http-port=8080', '--debug'], { HTTPS_PORT: '8443' }).flags)).toEqual({ httpPort: 8080, httpsPort: 8443, debug: true })
+    expect(translateRun(command('run', ['run', '--http-port=8080', '--debug'], { HTTPS_PORT: '8443' }).flags)).toEqual({ httpPort: 8080, httpsPort: 8443, metricsPort: 0, debug: true })
+    expect(translateRun(command('run', ['run'], { KAMAL_PROXY_METRICS_PORT: '9000', METRICS_PORT: '9001' }).flags).metricsPort).toBe(9000)
   })
 })
 
@@ -215,13 +216,13 @@ describe('kamal-proxy answers', () => {
         { address: 'web-1:3000', health: 'draining', slot: 'active', inflight: 3 },
       ] }),
       service({ name: 'api', hosts: ['app.test'], pathPrefixes: ['/api', '/v2'], targets: [{ address: 'api:80', health: 'adding', slot: 'active', inflight: 0 }] }),
-      service({ name: 'default', targets: [{ address: 'x:1', health: 'healthy', slot: 'active', inflight: 0 }, { address: 'y:1', health: 'unhealthy', slot: 'active', inflight: 0 }] }),
+      service({ name: 'default', state: 'stopped', targets: [{ address: 'x:1', health: 'healthy', slot: 'active', inflight: 0 }, { address: 'y:1', health: 'unhealthy', slot: 'active', inflight: 0 }] }),
     ]
     const plain = formatServiceTable(services).replace(/\x1b\[[\d;]*m/g, '')
     expect(plain).toBe([
       'Service  Host      Path      Target      State    TLS  ',
       'api      app.test  /api,/v2  api:80      running  no   ',
-      'default  *         /         x:1,y:1     running  no   ',
+      'default  *         /         x:1,y:1     stopped  no   ',
       'web      app.test  /         web-2:3000  running  yes  ',
       '',
     ].join('\n'))

@@ -23,11 +23,6 @@ export function kamalErrorMessage(err: unknown, deployTimeout?: bigint): string 
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]
 }
 
-/** A service's state as `list` shows it: `running` until mproxy has pause and stop (see gaps.ts). */
-export function serviceState(_service: ServiceStatus): 'running' | 'paused' | 'stopped' {
-  return 'running'
-}
-
 const HEADER_STYLE = '3;94'
 const NAME_STYLE = '1;34'
 const CELL_STYLE = ''
@@ -46,7 +41,7 @@ export function formatServiceTable(services: readonly ServiceStatus[]): string {
       service.hosts.length > 0 ? service.hosts.join(',') : '*',
       service.pathPrefixes.join(','),
       targets.map((target) => target.address).join(','),
-      serviceState(service),
+      service.state,
       service.tls ? 'yes' : 'no',
     ])
   }

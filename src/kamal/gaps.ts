@@ -4,7 +4,7 @@
  * translation (translate.ts) then looks here for any flag whose value differs from
  * kamal-proxy's default:
  *
- * - `refuse`: the command fails with one line (`--error-pages is not supported yet`), nothing changed;
+ * - `refuse`: the command fails with one line (`--canonical-host is not supported yet`), nothing changed;
  * - `ignore`: accepted, and the proxy logs that it was not applied. Only for values that change
  *   nothing a client sees here, mostly because Kamal sends them on every deploy
  *   (`--buffer-requests --buffer-responses --log-request-header=...`).
@@ -15,13 +15,10 @@
 import type { DeployFlagName, RolloutDeployFlags, RunFlags } from './commands'
 
 export type PendingFeature =
-  | 'pause, stop and resume'
   | 'request and response buffering'
-  | 'custom error pages'
   | 'canonical host redirects'
   | 'forwarded headers'
   | 'request log headers'
-  | 'metrics'
 
 export type Gap =
   | { kind: 'pending'; feature: PendingFeature; whenUsed: 'refuse' | 'ignore' }
@@ -39,14 +36,11 @@ export const DEPLOY_FLAG_GAPS: Partial<Record<DeployFlagName, Gap>> = {
   'buffer-memory': pending('request and response buffering', 'ignore'),
   'max-request-body': pending('request and response buffering'),
   'max-response-body': pending('request and response buffering'),
-  'error-pages': pending('custom error pages'),
   'canonical-host': pending('canonical host redirects'),
   'forward-headers': pending('forwarded headers'),
   // Kamal sends --log-request-header=Cache-Control,Last-Modified,User-Agent on every deploy.
   'log-request-header': pending('request log headers', 'ignore'),
   'log-response-header': pending('request log headers', 'ignore'),
-  // No metrics to leave the paths out of.
-  'exclude-metrics-path': pending('metrics', 'ignore'),
   'read-target': unsupported(NO_READ_TARGETS),
   // Only about read targets, which are refused.
   'writer-affinity-timeout': unsupported(NO_READ_TARGETS, 'ignore'),
@@ -65,16 +59,8 @@ export const ROLLOUT_DEPLOY_FLAG_GAPS: Partial<Record<keyof RolloutDeployFlags &
 }
 
 export const RUN_FLAG_GAPS: Partial<Record<keyof RunFlags & string, Gap>> = {
-  'metrics-port': pending('metrics'),
   http3: unsupported('Node serves no HTTP/3 (QUIC)'),
 }
-
-/** Commands whose mproxy verb does not exist yet. */
-export const COMMAND_GAPS = {
-  pause: pending('pause, stop and resume'),
-  stop: pending('pause, stop and resume'),
-  resume: pending('pause, stop and resume'),
-} as const satisfies Record<string, Gap>
 
 /** The one-line refusal of a flag: `--error-pages is not supported yet`. */
 export function refusal(subject: string, gap: Gap): string {

@@ -19,7 +19,8 @@ import type { KamalCommand, KamalEnvironment } from './commands'
 import { CommandLineError } from './flags'
 import { ensureKamalDataDir, kamalDataDir, kamalSocketPath } from './paths'
 import {
-  deployNeeds, refusePending, translateDeploy, translateRemove, translateRolloutDeploy, translateRolloutSet, translateRolloutStop, translateRun,
+  deployNeeds, translateDeploy, translatePause, translateRemove, translateResume, translateRolloutDeploy, translateRolloutSet, translateRolloutStop,
+  translateRun, translateStop,
 } from './translate'
 
 const silent = () => {}
@@ -43,10 +44,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 async function run(flags: Extract<KamalCommand, { name: 'run' }>['flags'], env: NodeJS.ProcessEnv): Promise<void> {
-  const { httpPort, httpsPort, debug } = translateRun(flags)
+  const { httpPort, httpsPort, metricsPort, debug } = translateRun(flags)
   const dataDir = ensureKamalDataDir(env)
   const { version } = require('../../package.json') as { version: string }
-  const options = resolveRunOptions({ 'state-dir': dataDir, 'http-port': httpPort, 'https-port': httpsPort, ...(debug && { debug }) }, version, env)
+  const options = resolveRunOptions({
+    'state-dir': dataDir, 'http-port': httpPort, 'https-port': httpsPort, 'metrics-port': String(metricsPort), ...(debug && { debug }),
+  }, version, env)
   setDebug(options.debug)
   await startPrimary({ ...options, socketPath: kamalSocketPath(env) })
 }
@@ -56,10 +59,6 @@ async function execute(command: Exclude<KamalCommand, { name: 'run' }>, environm
   switch (command.name) {
     case 'help':
       return command.text
-    case 'pause':
-    case 'stop':
-    case 'resume':
-      return refusePending(command)
   }
   const client = await connect(environment)
   switch (command.name) {
@@ -75,6 +74,15 @@ async function execute(command: Exclude<KamalCommand, { name: 'run' }>, environm
     }
     case 'remove':
       await client.remove(translateRemove(command), silent)
+      return ''
+    case 'pause':
+      await client.pause(translatePause(command), silent)
+      return ''
+    case 'stop':
+      await client.stop(translateStop(command), silent)
+      return ''
+    case 'resume':
+      await client.resume(translateResume(command), silent)
       return ''
     case 'list':
       return formatServiceTable((await client.list()).services)

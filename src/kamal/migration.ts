@@ -36,8 +36,8 @@ export async function importKamalProxy(stateDir: string, acmeDirectoryUrl: strin
   }
   for (const { service, reason } of imported.skipped) log('warn', 'kamal-proxy service not imported', { service, reason })
   for (const { service, options } of imported.dropped) log('warn', 'kamal-proxy options not imported', { service, options })
-  for (const paused of imported.paused) {
-    log('warn', `kamal-proxy service was ${paused.state}: mproxy serves it running (it has no pause or stop yet)`, { ...paused })
+  for (const spec of imported.services) {
+    if (spec.state !== 'running') log('info', `kamal-proxy service imported ${spec.state}`, { service: spec.name, stopMessage: spec.stopMessage, maxPauseMs: spec.maxPauseMs })
   }
   // The cache path kamal-proxy saved is its container's: where that is not here, the data dir's.
   const sources = await Promise.all(imported.certificates.map(async (source) => ({

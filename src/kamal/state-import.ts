@@ -40,14 +40,6 @@ const KAMAL_SERVICE = v.looseObject({
 })
 type KamalService = v.InferOutput<typeof KAMAL_SERVICE>
 
-export interface PausedService {
-  service: string
-  state: 'paused' | 'stopped'
-  stopMessage: string
-  /** How long a request may be held while paused. */
-  maxPauseMs: number
-}
-
 /** Where kamal-proxy cached a service's automatic certificates. */
 export interface CertificateSource {
   hosts: string[]
@@ -63,8 +55,6 @@ export interface KamalStateImport {
   skipped: { service: string; reason: string }[]
   /** Per imported service: the options mproxy does not apply, as flags with the reason. */
   dropped: { service: string; options: string[] }[]
-  /** Not running in kamal-proxy: mproxy has no pause or stop yet, so they are recorded here. */
-  paused: PausedService[]
   certificates: CertificateSource[]
 }
 
@@ -77,7 +67,7 @@ export function importKamalState(textContent: string, dataDir: string): KamalSta
     throw new Error(`not JSON: ${oneLine(err)}`)
   }
   if (!Array.isArray(data)) throw new Error('not a list of services')
-  const result: KamalStateImport = { services: [], skipped: [], dropped: [], paused: [], certificates: [] }
+  const result: KamalStateImport = { services: [], skipped: [], dropped: [], certificates: [] }
   const bindings = new Map<string, string>()
   const rows: KamalService[] = []
   for (const [index, entry] of data.entries()) {
@@ -107,10 +97,6 @@ export function importKamalState(textContent: string, dataDir: string): KamalSta
     result.services.push(spec)
     const dropped = droppedOptions(row)
     if (dropped.length > 0) result.dropped.push({ service: spec.name, options: dropped })
-    const pause = row.pause_controller
-    if (pause?.state === 1 || pause?.state === 2) {
-      result.paused.push({ service: spec.name, state: pause.state === 1 ? 'paused' : 'stopped', stopMessage: pause.stop_message ?? '', maxPauseMs: nanosToMs(BigInt(pause.fail_after ?? 0)) })
-    }
     if (spec.tls && !spec.tlsCertificatePath) {
       result.certificates.push({ hosts: spec.hosts, cachePath: row.options?.acme_cache_path || path.join(dataDir, 'certs'), directory: row.options?.acme_directory ?? '' })
     }
@@ -163,6 +149,9 @@ function toSpec(row: KamalService, imported: readonly ServiceSpec[]): ServiceSpe
     },
     targetTimeoutMs: ms(target.response_timeout),
     ...tls,
+    ...(options.error_page_path && { errorPagesPath: path.resolve(options.error_page_path) }),
+    excludeMetricsPaths: options.exclude_metrics_paths ?? [],
+    ...pauseState(row.pause_controller),
     ...(rolloutTargets.length > 0 && {
       rollout: {
         targets: rolloutTargets,
@@ -170,6 +159,13 @@ function toSpec(row: KamalService, imported: readonly ServiceSpec[]): ServiceSpe
       },
     }),
   })
+}
+
+/** kamal-proxy's pause controller: 0 running, 1 paused (requests held up to fail_after), 2 stopped. */
+function pauseState(pause: KamalService['pause_controller']): Partial<ServiceSpec> {
+  if (pause?.state === 2) return { state: 'stopped', stopMessage: pause.stop_message ?? '' }
+  if (pause?.state === 1) return { state: 'paused', ...(pause.fail_after ? { maxPauseMs: ms(pause.fail_after) } : {}) }
+  return {}
 }
 
 function ownTls(options: NonNullable<KamalService['options']>): Partial<ServiceSpec> {
@@ -192,11 +188,9 @@ function droppedOptions(row: KamalService): string[] {
   const differs: [DeployFlagName, boolean][] = [
     ['tls-on-demand-url', !!options.tls_on_demand_url],
     ['canonical-host', !!options.canonical_host],
-    ['error-pages', !!options.error_page_path],
     ['read-target', !empty(row.active_readers) || !empty(row.rollout_readers)],
     ['writer-affinity-timeout', options.writer_affinity_timeout !== undefined && BigInt(options.writer_affinity_timeout) !== KAMAL_DEFAULTS.writerAffinityTimeout],
     ['read-target-websockets', options.read_targets_accept_websockets === true],
-    ['exclude-metrics-path', !empty(options.exclude_metrics_paths)],
     ['client-ip-header', !!options.client_ip_header],
     ['health-check-port', !!health.port],
     ['health-check-host', !!health.host],

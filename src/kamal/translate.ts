@@ -5,12 +5,12 @@
  */
 import path from 'node:path'
 import type {
-  DeployRequest, RemoveRequest, RolloutDeployRequest, RolloutSetRequest, RolloutStopRequest, ServiceStatus,
+  DeployRequest, PauseRequest, RemoveRequest, ResumeRequest, RolloutDeployRequest, RolloutSetRequest, RolloutStopRequest, ServiceStatus, StopRequest,
 } from '../control/protocol'
 import { LETS_ENCRYPT_STAGING_DIRECTORY } from '../options'
 import { deployFlags, rolloutDeployFlags, runFlags, type KamalCommand, type KamalEnvironment, type RunFlags } from './commands'
 import { CommandLineError, defaultsOf } from './flags'
-import { COMMAND_GAPS, DEPLOY_FLAG_GAPS, ROLLOUT_DEPLOY_FLAG_GAPS, RUN_FLAG_GAPS, ignoredNote, refusal, type Gap } from './gaps'
+import { DEPLOY_FLAG_GAPS, ROLLOUT_DEPLOY_FLAG_GAPS, RUN_FLAG_GAPS, ignoredNote, refusal, type Gap } from './gaps'
 import { nanosToMs } from './go-values'
 import { normalizeKamalPathPrefixes } from './service-options'
 
@@ -48,6 +48,9 @@ export function translateDeploy(command: Command<'deploy'>, context: DeployConte
     stripPathPrefix: flags['strip-path-prefix'],
     scopeCookiePaths: flags['scope-cookie-paths'],
     ...tls,
+    // The proxy reads the pages: a relative path means this command's directory.
+    ...(flags['error-pages'] !== '' && { errorPagesPath: path.resolve(flags['error-pages']) }),
+    ...(flags['exclude-metrics-path'].length > 0 && { excludeMetricsPaths: flags['exclude-metrics-path'] }),
     healthCheck: {
       // kamal-proxy joins a relative path to the target's URL.
       path: flags['health-check-path'].startsWith('/') ? flags['health-check-path'] : `/${flags['health-check-path']}`,
@@ -85,18 +88,23 @@ export function translateRemove(command: Command<'remove'>): RemoveRequest {
   return { name: command.service }
 }
 
-/** Commands whose mproxy verb does not exist yet: refused (see COMMAND_GAPS). */
-export function refusePending(command: Command<'pause' | 'stop' | 'resume'>): never {
-  throw new CommandLineError(refusal(command.name, COMMAND_GAPS[command.name]))
+/** kamal-proxy's drain timeout and max pause default to 30 s each: sent, not left to mproxy's defaults. */
+export function translatePause(command: Command<'pause'>): PauseRequest {
+  return { name: command.service, drainTimeoutMs: nanosToMs(command.flags['drain-timeout']), maxPauseMs: nanosToMs(command.flags['max-pause']) }
 }
 
-/**
- * The ports and log level of `run`, or a refusal of what mproxy cannot serve: compared with the
- * built-in defaults, so that METRICS_PORT=9000 in the environment asks for metrics too.
- */
-export function translateRun(flags: RunFlags): { httpPort: number; httpsPort: number; debug: boolean } {
+export function translateStop(command: Command<'stop'>): StopRequest {
+  return { name: command.service, drainTimeoutMs: nanosToMs(command.flags['drain-timeout']), message: command.flags.message }
+}
+
+export function translateResume(command: Command<'resume'>): ResumeRequest {
+  return { name: command.service }
+}
+
+/** The ports, metrics port (0: none) and log level of `run`, or a refusal of what mproxy cannot serve. */
+export function translateRun(flags: RunFlags): { httpPort: number; httpsPort: number; metricsPort: number; debug: boolean } {
   checkGaps(flags, defaultsOf(runFlags({ env: {}, dataDir: '' })), RUN_FLAG_GAPS)
-  return { httpPort: flags['http-port'], httpsPort: flags['https-port'], debug: flags.debug }
+  return { httpPort: flags['http-port'], httpsPort: flags['https-port'], metricsPort: flags['metrics-port'], debug: flags.debug }
 }
 
 /**
