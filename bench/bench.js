@@ -10,6 +10,9 @@
  *   close  GET /            100 B, `Connection: close` (a new client connection per request)
  * each "direct" (wrk -> upstream) and through mproxy, with wrk (`wrk -t1 -cCONNS -dDURATIONs
  * --latency`) or, when wrk is not on PATH, the autocannon CLI from node_modules, as a separate process.
+ * The HTTPS cases (tls, tlsclose) compare mproxy over HTTPS with mproxy over HTTP; h2 compares
+ * HTTP/2 (bench/h2-load.js: CONNS streams in flight over H2_SESSIONS sessions) with HTTPS/1.1
+ * (wrk, CONNS keep-alive connections), both through mproxy.
  *
  * Per run it reads: CPU ticks (user+kernel) of the mproxy process tree (primary + workers) and of the
  * upstream from /proc/<pid>/stat, the load generator's CPU (reaped children's times of this process),
@@ -19,7 +22,8 @@
  * Ratios mproxy/direct are taken per round and their median (min-max) is printed.
  *
  * Env knobs: DURATION=5 (s per run)  CONNS=50  ROUNDS=3  WARMUP=1 (s, before every run; 0 = none)
- *   WORKERS=2  CASES=small,big64k,close  LOADGEN=wrk|autocannon (default: wrk if on PATH)
+ *   WORKERS=2  CASES=small,big64k,close,tls,tlsclose,h2  LOADGEN=wrk|autocannon (default: wrk if on PATH)
+ *   H2_SESSIONS=10 (HTTP/2 sessions of the h2 case)
  *   MAX_LOAD=0 (if > 0, wait up to LOAD_WAIT_S=120 for the 1-min load average to drop below it)
  *   BENCH_JSON=path (also write the raw numbers as JSON)  ACCESS_LOG=true|false (mproxy's --access-log)
  *   MPROXY_METRICS_PORT=auto (passed on to mproxy: serve metrics, so requests are counted; default off)
@@ -52,7 +56,8 @@ const cfg = {
   workers: num('WORKERS', 2),
   maxLoad: num('MAX_LOAD', 0),
   loadWaitS: num('LOAD_WAIT_S', 120),
-  cases: (process.env.CASES || 'small,big64k,close,tls,tlsclose').split(',').map((s) => s.trim()).filter(Boolean),
+  h2Sessions: num('H2_SESSIONS', 10),
+  cases: (process.env.CASES || 'small,big64k,close,tls,tlsclose,h2').split(',').map((s) => s.trim()).filter(Boolean),
   loadgen: process.env.LOADGEN || (onPath('wrk') ? 'wrk' : 'autocannon'),
   json: process.env.BENCH_JSON || '',
 };
@@ -64,6 +69,8 @@ const CASES = {
   // TLS cases compare mproxy over HTTPS with mproxy over plain HTTP ("direct" column = HTTP).
   tls: { label: '100 B keep-alive, HTTPS vs HTTP', path: '/', close: false, metric: 'rps', tls: true },
   tlsclose: { label: '100 B new connection per request (handshake included), HTTPS vs HTTP', path: '/', close: true, metric: 'rps', tls: true },
+  // HTTP/2 through mproxy ("mproxy" column) against HTTPS/1.1 through mproxy ("direct" column).
+  h2: { label: '100 B keep-alive, HTTP/2 vs HTTPS/1.1', path: '/', close: false, metric: 'rps', h2: true },
 };
 for (const c of cfg.cases) if (!CASES[c]) throw new Error(`unknown case "${c}" (known: ${Object.keys(CASES).join(', ')})`);
 if (!['wrk', 'autocannon'].includes(cfg.loadgen)) throw new Error(`LOADGEN must be wrk or autocannon, got "${cfg.loadgen}"`);
@@ -284,10 +291,13 @@ function writeSelfSigned(dir, ip) {
 
 // ------------------------------------------------------------------ load generators
 
-function runLoadgen(url, close, seconds) {
+function runLoadgen(url, close, seconds, h2 = false) {
   let cmd;
   let args;
-  if (cfg.loadgen === 'wrk') {
+  if (h2) {
+    cmd = process.execPath;
+    args = [path.join(__dirname, 'h2-load.js'), url, '--sessions', String(cfg.h2Sessions), '--streams', String(cfg.conns), '--duration', String(seconds)];
+  } else if (cfg.loadgen === 'wrk') {
     cmd = 'wrk';
     args = ['-t1', `-c${cfg.conns}`, `-d${seconds}s`, '--latency', '-s', path.join(__dirname, 'wrk-report.lua')];
     if (close) args.push('-H', 'Connection: close');
@@ -310,9 +320,9 @@ function runLoadgen(url, close, seconds) {
       currentLoadgen = null;
       try {
         if (code !== 0) throw new Error(`exit ${code}`);
-        resolve(cfg.loadgen === 'wrk' ? parseWrk(out) : parseAutocannon(out));
+        resolve(h2 ? parseH2Load(out) : cfg.loadgen === 'wrk' ? parseWrk(out) : parseAutocannon(out));
       } catch (e) {
-        reject(new Error(`${cfg.loadgen} ${args.join(' ')} failed (${e.message}):\n${out.slice(-2000)}\n${err.slice(-2000)}`));
+        reject(new Error(`${h2 ? 'h2-load' : cfg.loadgen} ${args.join(' ')} failed (${e.message}):\n${out.slice(-2000)}\n${err.slice(-2000)}`));
       }
     });
   });
@@ -331,6 +341,13 @@ function parseWrk(out) {
     p50_ms: j.p50_us / 1000,
     p99_ms: j.p99_us / 1000,
   };
+}
+
+function parseH2Load(out) {
+  const m = out.match(/H2JSON (\{.*\})/);
+  if (!m) throw new Error('no H2JSON line');
+  const j = JSON.parse(m[1]);
+  return { requests: j.requests, seconds: j.duration_us / 1e6, bytes: j.bytes, errors: j.errors, p50_ms: j.p50_us / 1000, p99_ms: j.p99_us / 1000 };
 }
 
 function parseAutocannon(out) {
@@ -362,11 +379,14 @@ async function idleCheck() {
 
 async function measure(ctx, targetName, caseName) {
   const c = CASES[caseName];
-  const url = c.tls
-    ? (targetName === 'direct' ? `http://127.0.0.1:${ctx.proxyPort}${c.path}` : `https://127.0.0.1:${ctx.httpsPort}${c.path}`)
-    : `http://127.0.0.1:${targetName === 'direct' ? ctx.upstreamPort : ctx.proxyPort}${c.path}`;
+  const url = c.h2
+    ? `https://127.0.0.1:${ctx.httpsPort}${c.path}`
+    : c.tls
+      ? (targetName === 'direct' ? `http://127.0.0.1:${ctx.proxyPort}${c.path}` : `https://127.0.0.1:${ctx.httpsPort}${c.path}`)
+      : `http://127.0.0.1:${targetName === 'direct' ? ctx.upstreamPort : ctx.proxyPort}${c.path}`;
+  const h2 = Boolean(c.h2) && targetName === 'mproxy';
   const idleBusy = await idleCheck();
-  if (cfg.warmup > 0) await runLoadgen(url, c.close, cfg.warmup);
+  if (cfg.warmup > 0) await runLoadgen(url, c.close, cfg.warmup, h2);
 
   const proxyPids = treeOf(ctx.mproxyPid);
   const before = {
@@ -381,7 +401,7 @@ async function measure(ctx, targetName, caseName) {
   const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssKb(treeOf(ctx.mproxyPid))); }, 200);
   let r;
   try {
-    r = await runLoadgen(url, c.close, cfg.duration);
+    r = await runLoadgen(url, c.close, cfg.duration, h2);
   } finally {
     clearInterval(sampler);
   }
@@ -408,6 +428,8 @@ async function measure(ctx, targetName, caseName) {
   const totalTicks = after.machine.total - before.machine.total;
   const busyTicks = after.machine.busy - before.machine.busy;
   const perReq = (ticks) => (ticks / HZ) * 1e6 / Math.max(1, r.requests);
+  // The "direct" runs of the HTTPS and h2 cases go through mproxy too.
+  const viaProxy = targetName !== 'direct' || Boolean(c.tls || c.h2);
   return {
     target: targetName,
     case: caseName,
@@ -418,9 +440,9 @@ async function measure(ctx, targetName, caseName) {
     p50_ms: r.p50_ms,
     p99_ms: r.p99_ms,
     errors: r.errors,
-    proxy_us_per_req: targetName === 'direct' ? null : perReq(proxyUser + proxySys),
-    proxy_kernel_us_per_req: targetName === 'direct' ? null : perReq(proxySys),
-    proxy_cores_per_proc: targetName === 'direct' ? null : perProc.map((p) => Number(p.cores.toFixed(2))),
+    proxy_us_per_req: viaProxy ? perReq(proxyUser + proxySys) : null,
+    proxy_kernel_us_per_req: viaProxy ? perReq(proxySys) : null,
+    proxy_cores_per_proc: viaProxy ? perProc.map((p) => Number(p.cores.toFixed(2))) : null,
     upstream_us_per_req: perReq(upTicks),
     loadgen_us_per_req: perReq(lgTicks),
     tcp_connects_per_req: (after.opens - before.opens) / Math.max(1, r.requests),
@@ -452,10 +474,11 @@ function report(results, info) {
   lines.push(`mproxy bench: ${info.loadgen} -c${cfg.conns} ${cfg.duration}s runs, ${cfg.rounds} interleaved rounds, ` +
     `${cfg.workers} workers, Node ${process.version}, ${os.cpus().length} CPUs, load avg at start ${info.loadStart}`);
   lines.push('Medians over rounds; "x direct" = mproxy / direct of the same round, median (min-max). ' +
-    'HTTPS cases: "mproxy http" is the baseline, the ratio is HTTPS / HTTP through mproxy.');
+    'HTTPS cases: "mproxy http" is the baseline, the ratio is HTTPS / HTTP through mproxy. ' +
+    `h2: "mproxy https/1.1" (wrk) is the baseline, the ratio is HTTP/2 (bench/h2-load.js, ${cfg.h2Sessions} sessions) / HTTPS/1.1 through mproxy.`);
   lines.push('');
-  row(['case', 'target', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'x direct (req/s or MB/s)', 'proxy CPU us/req (kernel)', 'upstream us/req', 'TCP connects/req', 'errors', 'foreign CPU %']);
-  row(Array(12).fill('---'));
+  row(['case', 'target', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'x direct (req/s or MB/s)', 'proxy CPU us/req (kernel)', 'upstream us/req', 'loadgen us/req', 'TCP connects/req', 'errors', 'foreign CPU %']);
+  row(Array(13).fill('---'));
   const summary = {};
   for (const caseName of cfg.cases) {
     const metric = CASES[caseName].metric;
@@ -468,7 +491,8 @@ function report(results, info) {
     });
     for (const [name, rs] of [['direct', d], ['mproxy', m]]) {
       const isProxy = name === 'mproxy';
-      const label = CASES[caseName].tls ? (isProxy ? 'mproxy https' : 'mproxy http') : name;
+      const label = CASES[caseName].h2 ? (isProxy ? 'mproxy h2' : 'mproxy https/1.1')
+        : CASES[caseName].tls ? (isProxy ? 'mproxy https' : 'mproxy http') : name;
       row([
         CASES[caseName].label, label,
         fmt(median(rs.map((r) => r.rps))) + (metric === 'rps' ? range(rs.map((r) => r.rps), 0) : ''),
@@ -476,8 +500,9 @@ function report(results, info) {
         fmt(median(rs.map((r) => r.p50_ms)), 2),
         fmt(median(rs.map((r) => r.p99_ms)), 2),
         isProxy ? `**${fmt(median(ratios), 2)}**${range(ratios, 2)}` : '1.00',
-        isProxy ? `${fmt(median(rs.map((r) => r.proxy_us_per_req)), 1)} (${fmt(median(rs.map((r) => r.proxy_kernel_us_per_req)), 1)})` : '-',
+        rs.some((r) => r.proxy_us_per_req !== null) ? `${fmt(median(rs.map((r) => r.proxy_us_per_req)), 1)} (${fmt(median(rs.map((r) => r.proxy_kernel_us_per_req)), 1)})` : '-',
         fmt(median(rs.map((r) => r.upstream_us_per_req)), 1),
+        fmt(median(rs.map((r) => r.loadgen_us_per_req)), 1),
         fmt(median(rs.map((r) => r.tcp_connects_per_req)), 2),
         String(rs.reduce((s, r) => s + r.errors, 0)),
         fmt(Math.max(...rs.map((r) => r.foreign_cpu_pct)), 1),

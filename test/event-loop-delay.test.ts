@@ -22,7 +22,8 @@ describe('EventLoopDelay', () => {
     await sleep(10 * RESOLUTION_MS)
 
     // A lower bound only: a busy machine can only make the loop later.
-    expect(delay.status().maxMs).toBeGreaterThanOrEqual(BLOCK_MS - RESOLUTION_MS)
+    // Half the block as the bound: the sampling timer may have fired partway into it.
+    expect(delay.status().maxMs).toBeGreaterThanOrEqual(BLOCK_MS / 2)
   })
 })
 

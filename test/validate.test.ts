@@ -113,6 +113,9 @@ describe('normalizeServiceSpec', () => {
       excludeMetricsPaths: [],
       tls: false,
       tlsRedirect: false,
+      state: 'running',
+      stopMessage: '',
+      maxPauseMs: 30_000,
     })
   })
 

@@ -18,8 +18,9 @@ import { AcceptErrorReporter } from './accept-errors'
 import { InflightReporter } from './inflight'
 import { describeListenError, listen as listenAs, type ListenOrder } from './listeners'
 import { CertificateSelector } from './certificates'
-import { createProxyServer, createTlsProxyServer, TLS_HANDSHAKE_TIMEOUT_MS } from './proxy-server'
+import { createProxyServer } from './proxy-server'
 import { RequestMetrics } from './request-metrics'
+import { TLS_HANDSHAKE_TIMEOUT_MS, TlsProxyServer } from './tls-proxy-server'
 import { TlsAlpnChallenges } from './tls-alpn-challenges'
 import { WorkerRoutes } from './route-table'
 
@@ -75,10 +76,11 @@ function main(): void {
   server.on('error', (err) => {
     if (!acceptErrors.serverError(err)) log('error', 'http listener error', { error: err.message })
   })
-  const tlsServer = createTlsProxyServer({ routes, trustedProxies, accessLog, encrypted: true, httpsPort: () => httpsPort }, {
+  const tlsProxy = new TlsProxyServer({ routes, trustedProxies, accessLog, encrypted: true, httpsPort: () => httpsPort }, {
     SNICallback: (servername, callback) => certificates.select(servername, callback),
     ticketKeys: Buffer.from(config.ticketKeys, 'base64'),
   })
+  const tlsServer = tlsProxy.server
   tlsServer.on('error', (err) => {
     if (!acceptErrors.serverError(err)) log('error', 'https listener error', { error: err.message })
   })
@@ -148,7 +150,7 @@ function main(): void {
       case 'shutdown':
         if (!shuttingDown) {
           shuttingDown = true
-          void shutdown([server, tlsServer], routes, message.timeoutMs, sendFinalMetrics)
+          void shutdown(server, tlsProxy, routes, message.timeoutMs, sendFinalMetrics)
         }
         return
       case 'collect-metrics':
@@ -187,7 +189,7 @@ function main(): void {
     if (!shuttingDown) {
       shuttingDown = true
       log('warn', 'primary gone: finishing in-flight requests, then exiting', { timeoutMs: config.shutdownTimeoutMs })
-      void shutdown([server, tlsServer], routes, config.shutdownTimeoutMs, sendFinalMetrics)
+      void shutdown(server, tlsProxy, routes, config.shutdownTimeoutMs, sendFinalMetrics)
     }
   })
 }
@@ -196,21 +198,26 @@ function main(): void {
  * Stop accepting, let in-flight requests finish (bounded), then exit. Idle keep-alive
  * connections are not closed at once (as http.Server#close would): a client may be sending on
  * one right now. Answers carry `Connection: close` instead, and connections still idle after a
- * grace period are closed.
+ * grace period are closed. HTTP/2 sessions get a GOAWAY at once: their open streams finish.
  */
-async function shutdown(servers: http.Server[], routes: WorkerRoutes, timeoutMs: number, beforeDrained: () => Promise<void>): Promise<void> {
-  const listening = servers.filter((server) => server.listening)
+async function shutdown(plain: http.Server, secure: TlsProxyServer, routes: WorkerRoutes, timeoutMs: number, beforeDrained: () => Promise<void>): Promise<void> {
+  const listening: net.Server[] = [plain, secure.server].filter((server) => server.listening)
   const allClosed = Promise.all(listening.map((server) =>
     new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))))
   // The listening sockets are closed now (their connections are not): the primary may close its copies.
   send({ mproxy: 1, type: 'stopped-accepting' })
-  const idleSweep = setInterval(() => listening.forEach((server) => server.closeIdleConnections()), IDLE_CLOSE_GRACE_MS)
+  secure.stopAdmitting()
+  const idleSweep = setInterval(() => {
+    plain.closeIdleConnections()
+    secure.closeIdleConnections()
+  }, IDLE_CLOSE_GRACE_MS)
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())
   await Promise.race([allClosed, deadline])
   clearInterval(idleSweep)
   routes.cutHeld()
   for (const target of routes.targets()) target.destroy()
-  listening.forEach((server) => server.closeAllConnections())
+  plain.closeAllConnections()
+  secure.closeAllConnections()
   await beforeDrained()
   send({ mproxy: 1, type: 'drained' })
   flushLogs()

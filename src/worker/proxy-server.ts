@@ -1,5 +1,6 @@
 /**
- * The request pipeline of a worker, the same for HTTP and HTTPS. In order, for each request:
+ * The request pipeline of a worker, the same for HTTP and HTTPS, HTTP/1.1 and HTTP/2 (each h2
+ * stream is one request; tls-proxy-server.ts adapts them). In order, for each request:
  *   1. read the head in one pass: Host, request id, whether a body follows, and the upstream
  *      headers (hop-by-hop and client claims dropped, X-Forwarded-*, X-Request-Id/-Start set)
  *   2. route: Host → service (404 page when nothing matches); for services with automatic
@@ -19,7 +20,6 @@
  * that find their request through its Exchange: no closure is allocated per request.
  */
 import http from 'node:http'
-import https from 'node:https'
 import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
 import type { BlockList } from 'node:net'
@@ -32,13 +32,11 @@ import { isExcludedPath, type ServiceMetrics } from './request-metrics'
 import { hostOnly, stripPrefix } from './router'
 
 /** Above the 60 s idle timeout of common load balancers, so they never reuse a closed socket. */
-const KEEP_ALIVE_TIMEOUT_MS = 65_000
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000
 /** A client must send its whole request head within this time (slowloris). */
 export const HEADERS_TIMEOUT_MS = 10_000
 /** How often Node checks connections against the headers timeout. */
 const CONNECTIONS_CHECK_INTERVAL_MS = 1_000
-/** A TLS client must complete its handshake within this time. */
-export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
 const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/'
 
 export interface ProxyServerOptions {
@@ -51,7 +49,8 @@ export interface ProxyServerOptions {
   httpsPort(): number
 }
 
-const SERVER_OPTIONS: http.ServerOptions = {
+/** HTTP/1.1 settings of both listeners (tls-proxy-server.ts has the HTTPS one). */
+export const SERVER_OPTIONS: http.ServerOptions = {
   // Uploads and streams may legitimately take longer than Node's 300 s default.
   requestTimeout: 0,
   headersTimeout: HEADERS_TIMEOUT_MS,
@@ -63,14 +62,7 @@ export function createProxyServer(options: ProxyServerOptions): http.Server {
   return attachPipeline(http.createServer(SERVER_OPTIONS), options)
 }
 
-export function createTlsProxyServer(options: ProxyServerOptions, tlsOptions: https.ServerOptions): https.Server {
-  const server = https.createServer({ ...SERVER_OPTIONS, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS, ...tlsOptions })
-  // A failed handshake (unknown name, scanner, timeout) is the client's problem, not an event to log.
-  server.on('tlsClientError', (_err, socket) => socket.destroy())
-  return attachPipeline(server, options)
-}
-
-function attachPipeline<S extends http.Server>(server: S, options: ProxyServerOptions): S {
+export function attachPipeline<S extends http.Server>(server: S, options: ProxyServerOptions): S {
   server.on('request', (req, res) => handleRequest(req, res, options, false))
   // With this listener Node does not answer `100 Continue` by itself: the app will.
   server.on('checkContinue', (req, res) => handleRequest(req, res, options, true))
@@ -222,5 +214,5 @@ function logRequest(exchange: Exchange): void {
   logBufferedLine(`{"time":"${isoTime()}","level":"info","msg":"request","service":${JSON.stringify(exchange.service)}` +
     `,"target":"${exchange.target}","method":${JSON.stringify(req.method ?? '')},"host":${JSON.stringify(exchange.host)}` +
     `,"path":${JSON.stringify(req.url ?? '')},"status":${status},"duration":${duration},"bytes":${exchange.bytes}` +
-    `,"client":"${exchange.client}","requestId":${JSON.stringify(exchange.requestId)}}\n`)
+    `,"client":"${exchange.client}","requestId":${JSON.stringify(exchange.requestId)},"proto":"HTTP/${req.httpVersion}"}\n`)
 }

@@ -249,5 +249,6 @@ function logUpgrade(req: http.IncomingMessage, socket: Duplex, service: string, 
     time: isoTime(), level: 'info', msg: 'request', service, target, method: req.method, host: req.headers.host ?? '',
     path: req.url, status: 101, duration, bytes: net.bytesWritten ?? 0, bytesIn: net.bytesRead ?? 0,
     client: req.socket.remoteAddress ?? '', requestId: req.headers['x-request-id'] ?? '', upgrade: req.headers.upgrade ?? '',
+    proto: `HTTP/${req.httpVersion}`,
   }) + '\n')
 }

@@ -27,7 +27,7 @@ import { keptState, specAfter, type StateCommand, type StateRequest } from './st
 import type { InflightSource } from './drain'
 import { loadErrorPages, loadErrorPagesOrBuiltIn } from './error-page-files'
 import { checkHostsAvailable, ownerOfAllHosts, resolveServiceName } from './host-ownership'
-import { routedTargets, type Service } from './service'
+import { restoredService, type Service } from './service'
 import { serviceStatus } from './service-status'
 import { Target, type TargetEvents } from './target'
 
@@ -78,12 +78,8 @@ export class Registry implements FleetMember {
     for (const spec of snapshot?.services ?? []) {
       const { pages, error } = await loadErrorPagesOrBuiltIn(spec.errorPagesPath)
       if (error) log('error', 'cannot load error pages: serving the built-in ones', { service: spec.name, error })
-      const service: Service = { spec, certificate: this.#certificates.restore(spec), errorPages: pages, targets: [], rolloutTargets: [], draining: [] }
-      const restored = (address: string) => new Target(address, spec.healthCheck, this.#targetEvents(service), 'healthy')
-      service.targets = spec.targets.map(restored)
-      service.rolloutTargets = (spec.rollout?.targets ?? []).map(restored)
+      const service = restoredService(spec, this.#certificates.restore(spec), pages, (restored) => this.#targetEvents(restored))
       this.#services.set(spec.name, service)
-      for (const target of [...service.targets, ...service.rolloutTargets]) target.beginHealthChecks()
     }
     for (const [name, revision] of Object.entries(snapshot?.revisions ?? {})) this.#revisions.set(name, revision)
     if (this.#services.size > 0) log('info', 'state restored', { services: [...this.#services.keys()] })

@@ -2,7 +2,7 @@
 import type { ServiceSpec } from '../../options'
 import type { ServiceCertificate } from '../tls/service-certificates'
 import type { ErrorPageTemplates } from './error-page-files'
-import type { Target } from './target'
+import { Target, type TargetEvents } from './target'
 
 export interface Service {
   spec: ServiceSpec
@@ -20,4 +20,19 @@ export interface Service {
 /** The targets the service routes to, which a pause or stop drains: active and rollout ones. */
 export function routedTargets(service: Service): Target[] {
   return service.rolloutTargets.length === 0 ? service.targets : [...service.targets, ...service.rolloutTargets]
+}
+
+/**
+ * A saved service brought back at start: its targets serve at once (they served when it was
+ * saved) while their health checks resume.
+ */
+export function restoredService(
+  spec: ServiceSpec, certificate: ServiceCertificate, errorPages: ErrorPageTemplates, events: (service: Service) => TargetEvents,
+): Service {
+  const service: Service = { spec, certificate, errorPages, targets: [], rolloutTargets: [], draining: [] }
+  const restored = (address: string) => new Target(address, spec.healthCheck, events(service), 'healthy')
+  service.targets = spec.targets.map(restored)
+  service.rolloutTargets = (spec.rollout?.targets ?? []).map(restored)
+  for (const target of routedTargets(service)) target.beginHealthChecks()
+  return service
 }
