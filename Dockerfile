@@ -1,6 +1,7 @@
 # mproxy image: `docker build -t mproxy .` (or `make docker`).
 # Size: node:24-slim (~230 MB unpacked) + ~10.5 MB of our layers (production node_modules 10.3 MB,
 # dist 0.2 MB): about 210 MB unpacked.
+# The image Kamal boots in place of basecamp/kamal-proxy: `docker build --target kamal .` (README, Kamal).
 
 # ---- build: compile TypeScript, then drop devDependencies -------------------------------
 FROM node:24-slim AS build
@@ -14,18 +15,46 @@ COPY src ./src
 COPY bin ./bin
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
- && chmod 0755 bin/run.js
+ && chmod 0755 bin/run.js bin/kamal-proxy.js
 
-# ---- runtime ------------------------------------------------------------------------------
-FROM node:24-slim
-ENV NODE_ENV=production \
-    MPROXY_STATE_DIR=/home/mproxy/.local/state/mproxy
+# ---- app: the built proxy, shared by both images ------------------------------------------
+FROM node:24-slim AS app
+ENV NODE_ENV=production
 WORKDIR /app
 # oclif.manifest.jso[n]: copied when the build generates one, skipped otherwise.
 COPY --from=build /app/package.json /app/oclif.manifest.jso[n] ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
+
+# ---- kamal: what Kamal boots as its proxy (`docker build --target kamal`) ------------------
+# As basecamp/kamal-proxy: `kamal-proxy run` as user kamal-proxy, state and certificates in
+# /home/kamal-proxy/.config/kamal-proxy (Kamal mounts its volume kamal-proxy-config there), the
+# control socket at /tmp/kamal-proxy.sock, where `docker exec kamal-proxy kamal-proxy ...` finds it.
+# uid and gid 1001 are those of kamal-proxy's image (ubuntu:noble has uid 1000 already), so the
+# files it left in that volume stay readable: a first start imports its state and certificates.
+# kamal-proxy stops within 10 s, and Kamal stops the container with docker's default 10 s.
+FROM app AS kamal
+LABEL org.opencontainers.image.title=kamal-proxy
+ENV MPROXY_STATE_DIR=/home/kamal-proxy/.config/kamal-proxy \
+    MPROXY_SHUTDOWN_TIMEOUT=9s
+RUN groupadd --gid 1001 kamal-proxy \
+ && useradd --uid 1001 --gid kamal-proxy --create-home --home-dir /home/kamal-proxy \
+        --shell /usr/sbin/nologin kamal-proxy \
+ && mkdir -p "$MPROXY_STATE_DIR" \
+ && chown -R kamal-proxy:kamal-proxy /home/kamal-proxy \
+ && chmod 0700 "$MPROXY_STATE_DIR" \
+ && ln -s /app/bin/kamal-proxy.js /usr/local/bin/kamal-proxy \
+ && ln -s /app/bin/run.js /usr/local/bin/mproxy
+USER kamal-proxy
+EXPOSE 80 443
+STOPSIGNAL SIGTERM
+# No entrypoint: Kamal gives the command (`kamal-proxy run`, plus --debug or --metrics-port).
+CMD ["kamal-proxy", "run"]
+
+# ---- mproxy: the default image ------------------------------------------------------------
+FROM app
+ENV MPROXY_STATE_DIR=/home/mproxy/.local/state/mproxy
 
 # Ports 80/443 as a non-root user: no setcap and no root. Docker >= 20.10 starts every container
 # (except with --network host) with the namespaced sysctl net.ipv4.ip_unprivileged_port_start=0,

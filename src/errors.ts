@@ -23,6 +23,8 @@ export class InvalidCertificateError extends define('MPROXY_ERR_INVALID_CERTIFIC
 export class HostInUseError extends define('MPROXY_ERR_HOST_IN_USE', 409) {}
 export class ServiceNotFoundError extends define('MPROXY_ERR_SERVICE_NOT_FOUND', 404) {}
 export class TargetUnhealthyError extends define('MPROXY_ERR_TARGET_UNHEALTHY', 422) {}
+/** `rollout set` on a service without rollout targets. */
+export class RolloutNotSetError extends define('MPROXY_ERR_ROLLOUT_NOT_SET', 409) {}
 export class StateFileError extends define('MPROXY_ERR_STATE_FILE', 500) {}
 export class ProxyNotRunningError extends define('MPROXY_ERR_NOT_RUNNING', 503) {}
 export class AlreadyRunningError extends define('MPROXY_ERR_ALREADY_RUNNING', 409) {}

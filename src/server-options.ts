@@ -37,6 +37,11 @@ export interface ServerOptions {
   /** Worker processes. Default: one per CPU. */
   workers: number
   stateDir: string
+  /**
+   * The control socket. Default `<state-dir>/mproxy.sock`; elsewhere (`kamal-proxy run`), a link
+   * at `<state-dir>/mproxy.sock` points to it, so that commands given the state dir find it.
+   */
+  socketPath: string
   /** Addresses or CIDRs whose X-Forwarded-* headers are trusted. Default: none. */
   trustedProxies: string[]
   /** How long SIGTERM waits for in-flight requests. Default 30 s. */

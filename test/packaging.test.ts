@@ -146,6 +146,34 @@ describe('Dockerfiles', () => {
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim())
     for (const p of ['node_modules', 'dist', '.git', 'test', 'bench/results']) expect(ignored).toContain(p)
   })
+
+  it('the kamal target runs `kamal-proxy run` as kamal-proxy (uid 1001) with its data where Kamal mounts it, and the default image stays mproxy', () => {
+    const df = read('Dockerfile')
+    const stage = (from: RegExp): string => {
+      const start = df.search(from)
+      expect(start).toBeGreaterThanOrEqual(0)
+      const next = df.slice(start + 1).search(/^FROM /m)
+      return next === -1 ? df.slice(start) : df.slice(start, start + 1 + next)
+    }
+    const app = stage(/^FROM node:24-slim AS app$/m)
+    const kamal = stage(/^FROM app AS kamal$/m)
+    // Kamal gives the command after the image: an entrypoint would be prepended to it.
+    expect(app + kamal).not.toMatch(/^ENTRYPOINT/m)
+    expect(kamal).toMatch(/^CMD \["kamal-proxy", "run"\]$/m)
+    expect(kamal).toMatch(/^USER kamal-proxy$/m)
+    expect(kamal).toMatch(/groupadd --gid 1001 kamal-proxy/)
+    expect(kamal).toMatch(/useradd --uid 1001 --gid kamal-proxy --create-home --home-dir \/home\/kamal-proxy/)
+    expect(kamal).toMatch(/MPROXY_STATE_DIR=\/home\/kamal-proxy\/\.config\/kamal-proxy/)
+    expect(kamal).toMatch(/ln -s \/app\/bin\/kamal-proxy\.js \/usr\/local\/bin\/kamal-proxy/)
+    // `kamal proxy remove` prunes containers and images by this label.
+    expect(kamal).toMatch(/^LABEL org\.opencontainers\.image\.title=kamal-proxy$/m)
+    expect(kamal).toMatch(/^EXPOSE 80 443$/m)
+    // The last stage is what `docker build .` makes.
+    expect(df.slice(df.lastIndexOf('\nFROM '))).toMatch(/^\nFROM app\n[\s\S]*^ENTRYPOINT \["mproxy", "run"\]$/m)
+    // The command the image runs exists, and package.json installs it.
+    expect(fs.statSync(path.join(root, 'bin', 'kamal-proxy.js')).mode & 0o111).toBeTruthy()
+    expect(JSON.parse(read('package.json')).bin).toMatchObject({ mproxy: 'bin/run.js', 'kamal-proxy': 'bin/kamal-proxy.js' })
+  })
 })
 
 describe('contrib/systemd/mproxy.service', () => {

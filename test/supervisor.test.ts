@@ -104,6 +104,27 @@ describe('Supervisor', () => {
     await reload
   })
 
+  it('sends a table published while a worker starts only once it is online, after its listen orders', async () => {
+    const forked: FakeWorker[] = []
+    const supervisor = new Supervisor({
+      workers: 1, httpPort: 0, httpsPort: 0, workerConfig: WORKER_CONFIG, debug: false, onCrashLoop: jest.fn(),
+      fork: () => {
+        const worker = new FakeWorker()
+        forked.push(worker)
+        return worker.asWorker
+      },
+    })
+    const started = supervisor.start(TABLE)
+    await settle()
+    // A certificate got ready (say) before the first worker came online.
+    await supervisor.publish({ ...TABLE, version: 2 })
+    expect(forked[0].sent).toEqual([])
+
+    forked[0].start()
+    await started
+    expect(forked[0].sent.map((m) => (m.type === 'routes' ? `routes ${m.table.version}` : m.type))).toEqual(['listen', 'listen', 'routes 2'])
+  })
+
   it('stops a reload at the first new worker that cannot start, keeps every old worker, and counts no crash', async () => {
     const { supervisor, forked, onCrashLoop } = await runningSupervisor(2)
     const old = forked.slice()

@@ -4,7 +4,9 @@
  * the environment and validates, the same way for both.
  */
 import os from 'node:os'
+import path from 'node:path'
 import { isIP } from 'node:net'
+import { SOCKET_NAME } from '../control/protocol'
 import { InvalidOptionError } from '../errors'
 import { formatDuration, parseDuration } from '../lib/duration'
 import { resolveStateDir } from '../lib/state-dir'
@@ -162,13 +164,15 @@ export function resolveRunOptions(flags: RunFlags, version: string, env: NodeJS.
   }
   const accessLog = flags['access-log'] ?? fromEnv('access-log', env)?.value ?? 'true'
   if (accessLog !== 'true' && accessLog !== 'false') throw new InvalidOptionError(`invalid access log setting "${accessLog}": expected true or false`)
+  const stateDir = resolveStateDir(flags['state-dir'], env)
   const durationFromEnv = (variable: string, fallback: number) => (env[variable] ? parseDuration(env[variable] as string, variable) : fallback)
   return {
     httpPort,
     httpsPort: integerOption('https-port', flags, env, 0, 65535) ?? DEFAULT_HTTPS_PORT,
     metricsPort: metricsPort(flags, env),
     workers: integerOption('workers', flags, env, 1, 256) ?? os.availableParallelism(),
-    stateDir: resolveStateDir(flags['state-dir'], env),
+    stateDir,
+    socketPath: path.join(stateDir, SOCKET_NAME),
     trustedProxies: trusted.map((entry) => checkTrustedProxy(entry.trim())),
     shutdownTimeoutMs: shutdown === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(shutdown, 'shutdown timeout'),
     responseIdleTimeoutMs: responseIdle === undefined ? DEFAULT_RESPONSE_IDLE_TIMEOUT_MS : parseDuration(responseIdle, 'response idle timeout'),

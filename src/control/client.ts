@@ -34,8 +34,9 @@ export interface TakeoverLease {
 export class ControlClient {
   readonly socketPath: string
 
-  constructor(stateDir: string) {
-    this.socketPath = path.join(stateDir, SOCKET_NAME)
+  /** `stateDir`: the proxy of that state dir (`<state-dir>/mproxy.sock`); `{ socket }`: the proxy listening there. */
+  constructor(location: string | { socket: string }) {
+    this.socketPath = typeof location === 'string' ? path.join(location, SOCKET_NAME) : location.socket
   }
 
   deploy(request: DeployRequest, onProgress: (message: string) => void): Promise<string> {

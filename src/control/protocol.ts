@@ -13,6 +13,7 @@ export type { ServiceStatus, TargetStatus } from '../primary/deploys/service-sta
 export type { HostCertificateStatus } from '../primary/tls/certificate-status'
 export type { NodeStatus, AcceptErrorStatus, EventLoopDelayStatus }
 
+/** The control socket in the state dir: the socket itself, or a link to the socket the proxy was started with. */
 export const SOCKET_NAME = 'mproxy.sock'
 
 export interface DeployRequest {
@@ -43,12 +44,16 @@ export interface DeployRequest {
   excludeMetricsPaths?: string[]
   /** Default false: switch without waiting for health checks. */
   force?: boolean
+  /** Options of another CLI dialect (kamal-proxy) that were accepted without effect: the primary logs them. */
+  ignoredOptions?: string[]
 }
 
 export interface RolloutDeployRequest {
   name: string
   targets: string[]
   deployTimeoutMs?: number
+  /** As in DeployRequest. */
+  ignoredOptions?: string[]
 }
 
 export interface RolloutSetRequest {
@@ -112,6 +117,8 @@ export interface StatusResponse {
   /** 0 when HTTPS could not listen (see httpsError). */
   httpsPort: number
   httpsError?: string
+  /** The ACME directory automatic certificates are ordered from. */
+  acmeDirectory: string
   /** Where Prometheus metrics are served (`--metrics-port`); absent when they are off. */
   metricsPort?: number
   /** Workers that reported an accept error within the last 5 s: `status` exits 1 while there are any. */

@@ -33,12 +33,14 @@ export const DEPLOY_REQUEST = v.strictObject({
   drainWebSockets: v.optional(v.boolean()),
   excludeMetricsPaths: v.optional(v.array(v.string())),
   force: v.optional(v.boolean()),
+  ignoredOptions: v.optional(v.array(v.string())),
 }) satisfies v.GenericSchema<unknown, DeployRequest>
 
 export const ROLLOUT_DEPLOY_REQUEST = v.strictObject({
   name: v.string(),
   targets: v.pipe(v.array(v.string()), v.minLength(1, 'at least one rollout target (host:port) is required')),
   deployTimeoutMs: milliseconds,
+  ignoredOptions: v.optional(v.array(v.string())),
 }) satisfies v.GenericSchema<unknown, RolloutDeployRequest>
 
 export const ROLLOUT_SET_REQUEST = v.strictObject({

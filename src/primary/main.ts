@@ -27,23 +27,33 @@ import { MetricsServer } from './metrics/metrics-server'
 import type { ProxyMetrics } from './metrics/proxy-metrics'
 import { Handover, Takeover } from './handover/takeover'
 import { Upgrader, disconnectFromParent, inheritedSockets } from './handover/upgrade'
+import { linkSocket, unlinkSocket } from './handover/socket-link'
+import { importKamalProxy } from '../kamal/migration'
 
 export async function startPrimary(options: ServerOptions): Promise<void> {
   const startedAt = Date.now()
   // From the first step on: a slow start-up holds the loop as much as a slow deploy does.
   const eventLoopDelay = new EventLoopDelay()
   await fs.mkdir(options.stateDir, { recursive: true, mode: 0o700 })
-  const socketPath = path.join(options.stateDir, SOCKET_NAME)
+  const socketPath = options.socketPath
+  // Where commands given the state dir look: the socket, or a link to it.
+  const stateDirSocket = path.join(options.stateDir, SOCKET_NAME)
   // Started by `mproxy upgrade`: the listening sockets of the primary that started this one.
   const inherited = await inheritedSockets()
   // Beside a running proxy, take over from it. Should this process fail before the commit, its
   // exit closes the takeover's connection, and the running proxy carries on.
-  const takeover = await Takeover.begin(socketPath, { pid: process.pid, version: options.version })
+  const takeover = await Takeover.begin([socketPath, stateDirSocket], { pid: process.pid, version: options.version })
 
   const file = new FileStateStore(options.stateDir)
   const shared = options.redis ? await connectRedis(options.redis, file, options.version) : undefined
   const store: StateStore = shared?.store ?? file
-  const snapshot = await store.load()
+  const certificateFiles = new CertificateFiles(options.stateDir)
+  let snapshot = await store.load()
+  if (!snapshot && !shared) {
+    // A first start where kamal-proxy ran: carry its services (and certificates) over.
+    snapshot = await importKamalProxy(options.stateDir, options.acme.directoryUrl, certificateFiles)
+    if (snapshot) await store.save(snapshot)
+  }
   await shared?.fleet.nodes.join()
 
   let shuttingDown = false
@@ -68,7 +78,6 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       void stop(1)
     },
   })
-  const certificateFiles = new CertificateFiles(options.stateDir)
   const acme = new AcmeManager(options.acme, shared?.certificates(certificateFiles) ?? certificateFiles, () => registry.certificatesChanged())
   await acme.load()
   // With --metrics-port only: prom-client is loaded then, and workers count only then.
@@ -101,9 +110,15 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   })
   const upgrader = new Upgrader({ handover, gate, sockets: () => supervisor.listenSockets, get stopping() { return shuttingDown } })
   const control = new ControlServer(socketPath, {
-    deploy: (request, progress) => change(() => registry.deploy(request, progress)),
+    deploy: (request, progress) => change(() => {
+      logIgnoredOptions(request.name, request.ignoredOptions)
+      return registry.deploy(request, progress)
+    }),
     remove: (request, progress) => change(() => registry.remove(request, progress)),
-    rolloutDeploy: (request, progress) => change(() => rolloutDeploy(registry, request, progress)),
+    rolloutDeploy: (request, progress) => change(() => {
+      logIgnoredOptions(request.name, request.ignoredOptions)
+      return rolloutDeploy(registry, request, progress)
+    }),
     rolloutSet: (request, progress) => change(() => rolloutSet(registry, request, progress)),
     rolloutStop: (request, progress) => change(() => rolloutStop(registry, request, progress)),
     pause: (request, progress) => change(() => registry.changeState('pause', request, progress)),
@@ -137,6 +152,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
       httpsPort: supervisor.httpsPort,
       httpsError: supervisor.httpsError,
       acceptErrors: supervisor.acceptErrors,
+      acmeDirectory: options.acme.directoryUrl,
       metricsPort: metricsServer?.port,
       eventLoopDelay: eventLoopDelay.status(),
     }),
@@ -148,6 +164,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     await control.publish()
     void notifySystemd('--ready')
   }
+  await linkSocket(stateDirSocket, socketPath)
   if (inherited) disconnectFromParent()
   void handover.committed.then(() => stop(0))
 
@@ -171,6 +188,7 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     if (!handedOver) {
       await control.close().catch(() => {})
       await fs.rm(socketPath, { force: true })
+      await unlinkSocket(stateDirSocket, socketPath)
     }
     store.close?.()
     shared?.close()
@@ -205,4 +223,9 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
     pid: process.pid,
     version: options.version,
   })
+}
+
+/** Options another CLI dialect accepted without effect (see src/kamal/gaps.ts): said once, in the log. */
+function logIgnoredOptions(service: string | undefined, options: string[] | undefined): void {
+  if (options && options.length > 0) log('info', 'options accepted but not applied', { service, options })
 }

@@ -4,7 +4,7 @@
  * `kamal-rollout` cookie), `rollout stop` sends everyone back to the active targets while the
  * rollout targets stay up. Each is a change of the service's spec, saved and applied fleet-wide.
  */
-import { InvalidOptionError } from '../../errors'
+import { InvalidOptionError, RolloutNotSetError } from '../../errors'
 import { formatDuration } from '../../lib/duration'
 import { normalizeDeployOptions, normalizeRolloutSplit } from '../../options'
 import type { RolloutDeployRequest, RolloutSetRequest, RolloutStopRequest } from '../../control/protocol'
@@ -26,7 +26,7 @@ export async function rolloutSet(registry: Registry, request: RolloutSetRequest,
   if (request.percent === undefined && request.allowlist === undefined) throw new InvalidOptionError('give --percent, --list, or both')
   const split = normalizeRolloutSplit(request.percent ?? 0, request.allowlist ?? [])
   await registry.update(request.name, (spec) => {
-    if (!spec.rollout) throw new InvalidOptionError(`${spec.name} has no rollout targets: run mproxy rollout deploy ${spec.name} TARGET first`)
+    if (!spec.rollout) throw new RolloutNotSetError(`${spec.name} has no rollout targets: run mproxy rollout deploy ${spec.name} TARGET first`)
     return { ...spec, rollout: { targets: spec.rollout.targets, split } }
   }, normalizeDeployOptions({}), progress)
   const listed = split.allowlist.length > 0 ? ` and cookie values ${split.allowlist.join(', ')}` : ''

@@ -18,7 +18,6 @@
  */
 import fs from 'node:fs/promises'
 import net from 'node:net'
-import path from 'node:path'
 import { ControlClient, type TakeoverLease } from '../../control/client'
 import type { CommitRequest, CommitResponse, PrepareRequest, PrepareResponse } from '../../control/protocol'
 import {
@@ -164,15 +163,23 @@ export class Takeover {
   readonly #self: number
 
   /**
-   * Asks the proxy running on `socketPath` to hand over to this process. Undefined when none
-   * answers there (a socket a crashed proxy left behind is removed).
+   * Asks the proxy running on the first of `socketPaths` where one answers (this process's
+   * socket path, then the state dir's) to hand over to this process. Undefined when none answers
+   * (sockets and links a crashed proxy left behind are removed).
    */
-  static async begin(socketPath: string, self: PrepareRequest): Promise<Takeover | undefined> {
-    if (!(await answers(socketPath))) {
-      await fs.rm(socketPath, { force: true })
+  static async begin(socketPaths: readonly string[], self: PrepareRequest): Promise<Takeover | undefined> {
+    let socketPath: string | undefined
+    for (const candidate of new Set(socketPaths)) {
+      if (await answers(candidate)) {
+        socketPath = candidate
+        break
+      }
+    }
+    if (socketPath === undefined) {
+      for (const candidate of socketPaths) await fs.rm(candidate, { force: true })
       return undefined
     }
-    const client = new ControlClient(path.dirname(socketPath))
+    const client = new ControlClient({ socket: socketPath })
     let lease: TakeoverLease
     try {
       lease = await client.prepare(self)

@@ -80,6 +80,7 @@ export class CertificateFiles implements CertificateStore {
   }
 
   async save(host: string, cert: string, key: string): Promise<StoredCertificate> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 })
     // Key first: a certificate file is only ever read next to a key that matches it.
     await writeFileAtomic(path.join(this.dir, `${host}.key`), key)
     await writeFileAtomic(path.join(this.dir, `${host}.crt`), cert)

@@ -43,6 +43,12 @@ export class Supervisor {
   #table: RouteTable = { version: 0, services: [], certificates: [], acmeThumbprint: '', acmeTlsChallenges: [] }
   #certificatesKey = ''
   readonly #handles = new Map<number, WorkerHandle>()
+  /**
+   * Workers that came online, and so have their listen orders. A table published before then
+   * (a certificate ready while the first workers start) would reach a worker ahead of its orders,
+   * and it would listen with none; it gets the latest table once online instead.
+   */
+  readonly #online = new WeakSet<WorkerHandle>()
   readonly #countListeners = new Set<() => void>()
   readonly #respawn = new RespawnPolicy()
   /** Shutting down, or given up on a crash loop: no worker is replaced any more. */
@@ -55,6 +61,7 @@ export class Supervisor {
   readonly #options: SupervisorOptions
   readonly #events: WorkerEvents = {
     onOnline: (handle) => {
+      this.#online.add(handle)
       // IPC keeps the order: the sockets arrive before the table that makes the worker listen.
       for (const order of this.#sockets.orders(handle.slot)) handle.send(order.message, order.handle)
       void handle.sendRoutes(this.#table, this.#certificatesKey)
@@ -118,7 +125,7 @@ export class Supervisor {
    */
   async publish(table: RouteTable): Promise<void> {
     this.#setTable(table)
-    await Promise.all([...this.#handles.values()].map((h) => h.sendRoutes(this.#table, this.#certificatesKey)))
+    await Promise.all([...this.#handles.values()].filter((h) => this.#online.has(h)).map((h) => h.sendRoutes(this.#table, this.#certificatesKey)))
   }
 
   /** In flight for these targets, summed over the workers. */
