@@ -2,6 +2,7 @@ import path from 'node:path'
 import * as v from 'valibot'
 import { InvalidOptionError } from './errors'
 import { checkDuration } from './lib/duration'
+import { checkSize } from './lib/size'
 import { parseWith } from './lib/schema'
 import { normalizeHost, normalizeTarget, validatePath, validateServiceName } from './lib/validate'
 
@@ -26,6 +27,8 @@ export const DEFAULT_ACME_RETRY_BASE_MS = 60_000
 /** How often certificates are checked for renewal. */
 export const DEFAULT_ACME_CHECK_INTERVAL_MS = 3_600_000
 export const DEFAULT_REDIS_PREFIX = 'mproxy:'
+/** The part of each request or response buffer kept in memory; the rest goes to a temporary file. */
+export const DEFAULT_BUFFER_MEMORY_BYTES = 1_048_576
 
 export interface HealthCheckOptions {
   /** Path probed with GET; any 2xx is healthy. Default `/up`. */
@@ -34,6 +37,26 @@ export interface HealthCheckOptions {
   intervalMs: number
   /** Time one probe may take before it counts as failed, in ms. Default 5000. */
   timeoutMs: number
+}
+
+/**
+ * What a service does with request and response bodies. Limits apply with and without
+ * buffering; SSE responses (`text/event-stream`) are never buffered nor limited.
+ */
+export interface BufferingOptions {
+  /**
+   * Read each request body whole (memory, then a temporary file) before the target sees the
+   * request, and send it with a Content-Length: a slow upload never occupies the app. Default false.
+   */
+  requests: boolean
+  /** Read each response body whole before the client gets its head. Default false. */
+  responses: boolean
+  /** Bytes of each buffered body kept in memory; the rest goes to a temporary file. Default 1 MiB. */
+  memoryBytes: number
+  /** Largest request body in bytes, 0 for no limit; over it: 413. Default 0. */
+  maxRequestBodyBytes: number
+  /** Largest response body in bytes, 0 for no limit; over it: 502, or a cut once started. Default 0. */
+  maxResponseBodyBytes: number
 }
 
 /**
@@ -73,6 +96,7 @@ export interface ServiceSpec {
   /** Absolute paths of a PEM certificate (chain) and its key provided by the operator. */
   tlsCertificatePath?: string
   tlsPrivateKeyPath?: string
+  buffering: BufferingOptions
 }
 
 /** Options that only live as long as one deploy. */
@@ -91,6 +115,7 @@ function checkTimeout(name: string, ms: unknown, { allowZero = false } = {}): nu
 }
 
 const optionalMs = v.optional(v.number())
+const optionalBytes = v.optional(v.number())
 const optionalText = v.optional(v.string())
 /**
  * The shape of a service definition from any source: a deploy request, state.json, a Redis
@@ -112,6 +137,13 @@ const SERVICE_SPEC_INPUT = v.looseObject({
   tlsRedirect: v.optional(v.boolean()),
   tlsCertificatePath: optionalText,
   tlsPrivateKeyPath: optionalText,
+  buffering: v.optional(v.looseObject({
+    requests: v.optional(v.boolean()),
+    responses: v.optional(v.boolean()),
+    memoryBytes: optionalBytes,
+    maxRequestBodyBytes: optionalBytes,
+    maxResponseBodyBytes: optionalBytes,
+  })),
 })
 
 /** Validates a service definition from an untrusted source (CLI request, state file) and normalizes it. */
@@ -142,6 +174,17 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     drainTimeoutMs: checkTimeout('drain timeout', input.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, { allowZero: true }),
     drainWebSockets: input.drainWebSockets === true,
     ...tls,
+    buffering: normalizeBuffering(input.buffering ?? {}),
+  }
+}
+
+function normalizeBuffering(input: Partial<BufferingOptions>): BufferingOptions {
+  return {
+    requests: input.requests === true,
+    responses: input.responses === true,
+    memoryBytes: checkSize(input.memoryBytes ?? DEFAULT_BUFFER_MEMORY_BYTES, 'buffer memory'),
+    maxRequestBodyBytes: checkSize(input.maxRequestBodyBytes ?? 0, 'max request body'),
+    maxResponseBodyBytes: checkSize(input.maxResponseBodyBytes ?? 0, 'max response body'),
   }
 }
 

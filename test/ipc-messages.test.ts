@@ -1,6 +1,6 @@
 import { isPrimaryMessage, isUpgradeMessage, isWorkerMessage } from '../src/ipc/messages'
 
-const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, acmeChallenges: false }
+const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, acmeChallenges: false, buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 } }
 const TABLE = { version: 2, services: [SERVICE], acmeThumbprint: '' }
 
 describe('IPC message guards', () => {

@@ -28,7 +28,7 @@ describe('buildRouteTable', () => {
     const table = buildRouteTable(42, [service([['a:1', 'healthy']], { tlsRedirect: true, acmeChallenges: true })], tls)
     expect(table).toEqual({
       version: 42,
-      services: [{ name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: true, acmeChallenges: true }],
+      services: [{ name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: true, acmeChallenges: true, buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 } }],
       ...tls,
     })
   })

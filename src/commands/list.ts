@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core'
 import type { ServiceStatus } from '../control/protocol'
 import { BaseCommand } from '../cli/base-command'
 import { formatDuration } from '../lib/duration'
+import { formatSize } from '../lib/size'
 
 export default class List extends BaseCommand {
   static override description = 'List services with their hosts, targets, health and requests in flight, and the nodes of the fleet when Redis is used.'
@@ -27,6 +28,14 @@ export default class List extends BaseCommand {
       }
     }
     this.#printTable(rows)
+    const bodies = services.flatMap((service) => {
+      const rules = describeBuffering(service)
+      return rules ? [[service.name, rules]] : []
+    })
+    if (bodies.length > 0) {
+      this.log('')
+      this.#printTable([['SERVICE', 'BUFFERING AND LIMITS'], ...bodies])
+    }
     if (nodesError) this.log(`\nnodes: unknown (${nodesError})`)
     if (!nodes) return
     this.log('')
@@ -50,6 +59,16 @@ function describeRoutes({ hosts, pathPrefixes }: ServiceStatus): string {
   const names = hosts.length > 0 ? hosts : ['*']
   if (pathPrefixes.length === 1 && pathPrefixes[0] === '/') return names.join(',')
   return names.flatMap((host) => pathPrefixes.map((prefix) => `${host}${prefix}`)).join(',')
+}
+
+/** `requests, responses (1MiB in memory); max request body 50MB`, or '' when nothing applies. */
+function describeBuffering({ buffering }: ServiceStatus): string {
+  const parts: string[] = []
+  const buffered = [buffering.requests && 'requests', buffering.responses && 'responses'].filter(Boolean)
+  if (buffered.length > 0) parts.push(`buffers ${buffered.join(' and ')} (${formatSize(buffering.memoryBytes)} in memory)`)
+  if (buffering.maxRequestBodyBytes > 0) parts.push(`max request body ${formatSize(buffering.maxRequestBodyBytes)}`)
+  if (buffering.maxResponseBodyBytes > 0) parts.push(`max response body ${formatSize(buffering.maxResponseBodyBytes)}`)
+  return parts.join('; ')
 }
 
 /** One cell: `no`, `valid until DATE`, `pending`, or `failing: last error`. */

@@ -3,7 +3,7 @@
  * Long operations (deploy, remove) answer with NDJSON: zero or more `progress` events, then
  * exactly one `done` or `error` event.
  */
-import type { HealthCheckOptions } from '../options'
+import type { BufferingOptions, HealthCheckOptions } from '../options'
 import type { ServiceStatus } from '../primary/deploys/service-status'
 import type { NodeStatus } from '../primary/fleet/fleet-nodes'
 import type { AcceptErrorStatus } from '../primary/workers/accept-errors'
@@ -38,6 +38,8 @@ export interface DeployRequest {
   drainWebSockets?: boolean
   /** Default false: switch without waiting for health checks. */
   force?: boolean
+  /** Body buffering and size limits; each field has its default when absent. */
+  buffering?: Partial<BufferingOptions>
 }
 
 export interface RemoveRequest {

@@ -10,6 +10,7 @@ import type { CommitRequest, DeployRequest, PrepareRequest, RemoveRequest } from
 
 const milliseconds = v.optional(v.pipe(v.number(), v.finite(), v.minValue(0)))
 const text = v.optional(v.string())
+const bytes = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)))
 
 export const DEPLOY_REQUEST = v.strictObject({
   targets: v.pipe(v.array(v.string()), v.minLength(1, 'at least one target (host:port) is required')),
@@ -28,6 +29,13 @@ export const DEPLOY_REQUEST = v.strictObject({
   targetTimeoutMs: milliseconds,
   drainWebSockets: v.optional(v.boolean()),
   force: v.optional(v.boolean()),
+  buffering: v.optional(v.strictObject({
+    requests: v.optional(v.boolean()),
+    responses: v.optional(v.boolean()),
+    memoryBytes: bytes,
+    maxRequestBodyBytes: bytes,
+    maxResponseBodyBytes: bytes,
+  })),
 }) satisfies v.GenericSchema<unknown, DeployRequest>
 
 export const REMOVE_REQUEST = v.strictObject({ name: text, host: text }) satisfies v.GenericSchema<unknown, RemoveRequest>

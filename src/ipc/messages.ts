@@ -5,6 +5,7 @@
  */
 import type { SendHandle } from 'node:child_process'
 import * as v from 'valibot'
+import type { BufferingOptions } from '../options'
 
 /** One service as a worker needs it to route: no health-check or drain settings. */
 export interface RouteService {
@@ -23,6 +24,8 @@ export interface RouteService {
   tlsRedirect: boolean
   /** Answer ACME HTTP-01 challenges for these hosts (automatic certificates). */
   acmeChallenges: boolean
+  /** Body buffering and size limits (see ServiceSpec). */
+  buffering: BufferingOptions
 }
 
 /** A certificate workers select by SNI for these hosts (exact or `*.` wildcard). */
@@ -124,6 +127,13 @@ const routeTable = v.object({
     drainWebSockets: v.boolean(),
     tlsRedirect: v.boolean(),
     acmeChallenges: v.boolean(),
+    buffering: v.object({
+      requests: v.boolean(),
+      responses: v.boolean(),
+      memoryBytes: v.number(),
+      maxRequestBodyBytes: v.number(),
+      maxResponseBodyBytes: v.number(),
+    }),
   })),
   certificates: v.optional(v.array(routeCertificate)),
   acmeThumbprint: v.string(),

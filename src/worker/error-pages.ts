@@ -3,6 +3,8 @@ import type { ServerResponse } from 'node:http'
 
 const TITLES: Record<number, string> = {
   404: 'Not Found',
+  413: 'Content Too Large',
+  500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',

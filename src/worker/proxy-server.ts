@@ -6,7 +6,8 @@
  *      certificates, ACME challenges are answered here; TLS services reached over plain HTTP
  *      are redirected to HTTPS
  *   3. pick a target of the service (round-robin) and dispatch through its pool, counting the
- *      request in flight; the request target is sent exactly as the client wrote it
+ *      request in flight; the request target is sent exactly as the client wrote it. Services
+ *      with body buffering or size limits go through a BodyGuard here (body-guard.ts)
  *   4. when the client response closes: abort the upstream request if it is still running,
  *      release the in-flight count, write one log line (unless --access-log=false)
  * WebSocket upgrades take steps 1-3 (through http-proxy-3) and stay in flight until the socket
@@ -90,6 +91,7 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, opti
     if (route.scopeCookiePaths) exchange.cookiePrefix = binding.prefix
   }
   exchange.targetTimeoutMs = route.targetTimeoutMs
+  exchange.bodyRules = route.bodyRules
   if (route.acmeChallenges && req.url!.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
   else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
   else route.pick().web(exchange)

@@ -4,6 +4,7 @@
  * last request finishes.
  */
 import type { RouteService, RouteTable } from '../ipc/messages'
+import type { BufferingOptions } from '../options'
 import { Router, type Binding } from './router'
 import { TargetProxy, type TargetProxyEvents, type UpstreamSettings } from './target-proxy'
 
@@ -16,6 +17,8 @@ export class ServiceRoute {
   readonly targetTimeoutMs: number
   readonly tlsRedirect: boolean
   readonly acmeChallenges: boolean
+  /** Its buffering options when any applies (buffering on, or a size limit), else undefined. */
+  readonly bodyRules: BufferingOptions | undefined
   readonly #targets: TargetProxy[]
   #next = 0
 
@@ -28,6 +31,9 @@ export class ServiceRoute {
     this.targetTimeoutMs = service.targetTimeoutMs
     this.tlsRedirect = service.tlsRedirect
     this.acmeChallenges = service.acmeChallenges
+    const { buffering } = service
+    const anyRule = buffering.requests || buffering.responses || buffering.maxRequestBodyBytes > 0 || buffering.maxResponseBodyBytes > 0
+    this.bodyRules = anyRule ? buffering : undefined
     this.#targets = targets
   }
 

@@ -107,6 +107,7 @@ export class Registry implements FleetMember {
       tlsRedirect: request.tlsRedirect,
       tlsCertificatePath: request.tlsCertificatePath,
       tlsPrivateKeyPath: request.tlsPrivateKeyPath,
+      buffering: request.buffering,
     })
     const options = normalizeDeployOptions(request)
     checkHostsAvailable(this.services(), spec)

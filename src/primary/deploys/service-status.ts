@@ -1,5 +1,5 @@
 /** How each service stands, as `mproxy list` shows it: its options, targets and certificates. */
-import type { HealthCheckOptions } from '../../options'
+import type { BufferingOptions, HealthCheckOptions } from '../../options'
 import type { HostCertificateStatus } from '../tls/certificate-status'
 import type { ServiceCertificates } from '../tls/service-certificates'
 import type { InflightSource } from './drain'
@@ -27,6 +27,7 @@ export interface ServiceStatus {
   drainTimeoutMs: number
   drainWebSockets: boolean
   targetTimeoutMs: number
+  buffering: BufferingOptions
 }
 
 /** `list`'s view of a service: its live targets, then those still draining. */
@@ -47,6 +48,7 @@ export function serviceStatus(
     drainTimeoutMs: spec.drainTimeoutMs,
     drainWebSockets: spec.drainWebSockets,
     targetTimeoutMs: spec.targetTimeoutMs,
+    buffering: spec.buffering,
     targets: [...targets, ...draining].map((target) => ({
       address: target.address,
       health: target.state,

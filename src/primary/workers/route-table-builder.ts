@@ -45,5 +45,6 @@ function routeService({ spec, targets, tlsRedirect, acmeChallenges }: RoutedServ
     drainWebSockets: spec.drainWebSockets,
     tlsRedirect,
     acmeChallenges,
+    buffering: spec.buffering,
   }
 }
