@@ -5,7 +5,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { errorLines, startProxy, waitUntil } from './helpers'
+import { errorLines, onCleanup, startProxy, waitUntil } from './helpers'
 import { connectRaw } from './raw-http'
 import { content, openBufferFiles, send, sha256, startBufferingApp } from './buffering-app'
 
@@ -131,6 +131,7 @@ describe('buffering', () => {
 
   it('leaves no temporary file behind: after a complete request, a client gone mid-upload, an upstream reset', async () => {
     const tmpdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mproxy-buffer-test-'))
+    onCleanup(() => fs.rmSync(tmpdir, { recursive: true, force: true }))
     const app = await startBufferingApp()
     app.server.prependListener('request', (req) => {
       // `/reset`: half a buffered response, then a reset.
