@@ -18,6 +18,7 @@ function define<C extends string>(code: C, httpStatus: number) {
 export class InvalidTargetError extends define('MPROXY_ERR_INVALID_TARGET', 400) {}
 export class InvalidHostError extends define('MPROXY_ERR_INVALID_HOST', 400) {}
 export class InvalidDurationError extends define('MPROXY_ERR_INVALID_DURATION', 400) {}
+export class InvalidSizeError extends define('MPROXY_ERR_INVALID_SIZE', 400) {}
 export class InvalidOptionError extends define('MPROXY_ERR_INVALID_OPTION', 400) {}
 export class InvalidCertificateError extends define('MPROXY_ERR_INVALID_CERTIFICATE', 400) {}
 export class HostInUseError extends define('MPROXY_ERR_HOST_IN_USE', 409) {}
@@ -35,6 +36,12 @@ export class NotAcceptingError extends define('MPROXY_ERR_NOT_ACCEPTING', 503) {
 export class HandingOverError extends define('MPROXY_ERR_HANDING_OVER', 503) {}
 /** A takeover or upgrade could not complete; the running proxy keeps serving. */
 export class ReloadFailedError extends define('MPROXY_ERR_RELOAD_FAILED', 500) {}
+/** A request body over its service's --max-request-body: answered 413, the app never sees it whole. */
+export class RequestBodyTooLargeError extends define('MPROXY_ERR_REQUEST_BODY_TOO_LARGE', 413) {}
+/** A response body over its service's --max-response-body: answered 502, or cut once started. */
+export class ResponseBodyTooLargeError extends define('MPROXY_ERR_RESPONSE_BODY_TOO_LARGE', 502) {}
+/** A body's temporary file could not be created, written or read (disk full, say): answered 500. */
+export class BufferFailedError extends define('MPROXY_ERR_BUFFER_FAILED', 500) {}
 export class TakeoverFailedError extends define('MPROXY_ERR_TAKEOVER_FAILED', 500) {}
 /** A port mproxy was told to serve on cannot be opened. */
 export class ListenFailedError extends define('MPROXY_ERR_LISTEN_FAILED', 500) {}

@@ -2,6 +2,7 @@ import path from 'node:path'
 import * as v from 'valibot'
 import { InvalidOptionError } from './errors'
 import { checkDuration } from './lib/duration'
+import { checkSize } from './lib/size'
 import { parseWith } from './lib/schema'
 import { normalizeHost, normalizeTarget, validatePath, validateServiceName } from './lib/validate'
 
@@ -36,6 +37,9 @@ export const DEFAULT_MAX_PAUSE_MS = 30_000
 export type ServiceState = 'running' | 'paused' | 'stopped'
 export const SERVICE_STATES: readonly ServiceState[] = ['running', 'paused', 'stopped']
 
+/** The part of each request or response buffer kept in memory; the rest goes to a temporary file. */
+export const DEFAULT_BUFFER_MEMORY_BYTES = 1_048_576
+
 export interface HealthCheckOptions {
   /** Path probed with GET; any 2xx is healthy. Default `/up`. */
   path: string
@@ -43,6 +47,26 @@ export interface HealthCheckOptions {
   intervalMs: number
   /** Time one probe may take before it counts as failed, in ms. Default 5000. */
   timeoutMs: number
+}
+
+/**
+ * What a service does with request and response bodies. Limits apply with and without
+ * buffering; SSE responses (`text/event-stream`) are never buffered nor limited.
+ */
+export interface BufferingOptions {
+  /**
+   * Read each request body whole (memory, then a temporary file) before the target sees the
+   * request, and send it with a Content-Length: a slow upload never occupies the app. Default false.
+   */
+  requests: boolean
+  /** Read each response body whole before the client gets its head. Default false. */
+  responses: boolean
+  /** Bytes of each buffered body kept in memory; the rest goes to a temporary file. Default 1 MiB. */
+  memoryBytes: number
+  /** Largest request body in bytes, 0 for no limit; over it: 413. Default 0. */
+  maxRequestBodyBytes: number
+  /** Largest response body in bytes, 0 for no limit; over it: 502, or a cut once started. Default 0. */
+  maxResponseBodyBytes: number
 }
 
 /**
@@ -101,6 +125,7 @@ export interface ServiceSpec {
   maxPauseMs: number
   /** A canary beside the active targets (`mproxy rollout`); a plain deploy never changes it. */
   rollout?: RolloutSpec
+  buffering: BufferingOptions
 }
 
 export interface RolloutSpec {
@@ -136,6 +161,7 @@ function checkTimeout(name: string, ms: unknown, { allowZero = false } = {}): nu
 }
 
 const optionalMs = v.optional(v.number())
+const optionalBytes = v.optional(v.number())
 const optionalText = v.optional(v.string())
 /**
  * The shape of a service definition from any source: a deploy request, state.json, a Redis
@@ -166,6 +192,13 @@ const SERVICE_SPEC_INPUT = v.looseObject({
   state: v.optional(v.picklist(SERVICE_STATES)),
   stopMessage: optionalText,
   maxPauseMs: optionalMs,
+  buffering: v.optional(v.looseObject({
+    requests: v.optional(v.boolean()),
+    responses: v.optional(v.boolean()),
+    memoryBytes: optionalBytes,
+    maxRequestBodyBytes: optionalBytes,
+    maxResponseBodyBytes: optionalBytes,
+  })),
 })
 
 /** Validates a service definition from an untrusted source (CLI request, state file) and normalizes it. */
@@ -202,6 +235,17 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     stopMessage: input.stopMessage ?? '',
     maxPauseMs: checkTimeout('max pause', input.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS),
     ...(input.rollout && { rollout: normalizeRollout(input.rollout) }),
+    buffering: normalizeBuffering(input.buffering ?? {}),
+  }
+}
+
+function normalizeBuffering(input: Partial<BufferingOptions>): BufferingOptions {
+  return {
+    requests: input.requests === true,
+    responses: input.responses === true,
+    memoryBytes: checkSize(input.memoryBytes ?? DEFAULT_BUFFER_MEMORY_BYTES, 'buffer memory'),
+    maxRequestBodyBytes: checkSize(input.maxRequestBodyBytes ?? 0, 'max request body'),
+    maxResponseBodyBytes: checkSize(input.maxResponseBodyBytes ?? 0, 'max response body'),
   }
 }
 

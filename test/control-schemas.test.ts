@@ -15,6 +15,9 @@ describe('parseRequest', () => {
     ['a duration as a string', { ...DEPLOY, drainTimeoutMs: '30s' }, /^invalid deploy request \(drainTimeoutMs\): /],
     ['a negative duration', { ...DEPLOY, healthCheck: { intervalMs: -1 } }, /^invalid deploy request \(healthCheck\.intervalMs\): /],
     ['an unknown field', { ...DEPLOY, sticky: true }, /^invalid deploy request \(sticky\): /],
+    ['a fraction of a byte', { ...DEPLOY, buffering: { memoryBytes: 1.5 } }, /^invalid deploy request \(buffering\.memoryBytes\): /],
+    ['a negative size', { ...DEPLOY, buffering: { maxRequestBodyBytes: -1 } }, /^invalid deploy request \(buffering\.maxRequestBodyBytes\): /],
+    ['an unknown buffering field', { ...DEPLOY, buffering: { memory: 1 } }, /^invalid deploy request \(buffering\.memory\): /],
   ])('refuses %s with one line naming where', (_case, body, message) => {
     expect(() => parseRequest(DEPLOY_REQUEST, 'deploy', body)).toThrow(InvalidOptionError)
     expect(() => parseRequest(DEPLOY_REQUEST, 'deploy', body)).toThrow(message)

@@ -1,7 +1,8 @@
 import { isPrimaryMessage, isUpgradeMessage, isWorkerMessage } from '../src/ipc/messages'
 
 const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, excludeMetricsPaths: ['/up'], acmeChallenges: false,
-  state: 'running', stopMessage: '', maxPauseMs: 30_000, healthCheckPath: '/up', errorPages: {} }
+  state: 'running', stopMessage: '', maxPauseMs: 30_000, healthCheckPath: '/up', errorPages: {},
+  buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 } }
 const METRIC = {
   name: 'mproxy_http_requests_total', help: 'Requests', type: 'counter', aggregator: 'sum',
   values: [{ value: 2, labels: { service: 'web', method: 'GET', status: '200' } }, { value: 1, labels: { le: '+Inf' }, metricName: 'x_bucket' }],

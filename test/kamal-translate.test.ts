@@ -38,7 +38,8 @@ function service(overrides: Partial<ServiceStatus>): ServiceStatus {
   return {
     name: 'web', hosts: [], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: [], tls: false, tlsRedirect: false,
     certificates: [], healthCheck: { path: '/up', intervalMs: 1000, timeoutMs: 5000 }, drainTimeoutMs: 30000, drainWebSockets: false,
-    targetTimeoutMs: 30000, excludeMetricsPaths: [], state: 'running', stopMessage: '', maxPauseMs: 30000, held: 0, ...overrides,
+    targetTimeoutMs: 30000, excludeMetricsPaths: [], state: 'running', stopMessage: '', maxPauseMs: 30000, held: 0,
+    buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 }, ...overrides,
   }
 }
 

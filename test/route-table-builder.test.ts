@@ -34,6 +34,7 @@ describe('buildRouteTable', () => {
       services: [{
         name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], rolloutTargets: [], targetTimeoutMs: 30_000,
         drainWebSockets: false, excludeMetricsPaths: [], tlsRedirect: true, acmeChallenges: true, state: 'running', stopMessage: '', maxPauseMs: 30_000, healthCheckPath: '/up', errorPages: {},
+        buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
       }],
       ...tls,
     })

@@ -116,6 +116,7 @@ describe('normalizeServiceSpec', () => {
       state: 'running',
       stopMessage: '',
       maxPauseMs: 30_000,
+      buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
     })
   })
 

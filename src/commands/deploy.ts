@@ -1,9 +1,10 @@
 import path from 'node:path'
 import { Args, Flags } from '@oclif/core'
 import { formatDuration, parseDuration } from '../lib/duration'
+import { formatSize, parseSize } from '../lib/size'
 import { normalizeTarget, splitList } from '../lib/validate'
 import {
-  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HEALTH_CHECK_INTERVAL_MS, DEFAULT_HEALTH_CHECK_PATH,
+  DEFAULT_BUFFER_MEMORY_BYTES, DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HEALTH_CHECK_INTERVAL_MS, DEFAULT_HEALTH_CHECK_PATH,
   DEFAULT_HEALTH_CHECK_TIMEOUT_MS, DEFAULT_TARGET_TIMEOUT_MS,
 } from '../options'
 import { InvalidOptionError } from '../errors'
@@ -14,10 +15,13 @@ const absolute = (file: string | undefined) => (file === undefined ? undefined :
 const duration = (description: string, defaultMs: number) =>
   Flags.string({ description, default: formatDuration(defaultMs), helpValue: 'DURATION' })
 
+const size = (description: string, defaultBytes: number) =>
+  Flags.string({ description, default: formatSize(defaultBytes), helpValue: 'SIZE' })
+
 export default class Deploy extends BaseCommand {
   static override description = `Deploy targets for a service, with no failed request.
 
-Health-checks the new targets, switches all workers to them once healthy, then waits until the requests still running on the replaced targets have finished (up to --drain-timeout). When this exits 0 the old instance receives no more traffic and may be stopped. With --redis-url, every live node of the fleet applies the deploy and this waits for all of them to drain. Without --name, the service is named after its first --host, or "default" when there is none. A paused or stopped service stays so (see mproxy resume). Durations: 500ms, 5s, 1m30s.`
+Health-checks the new targets, switches all workers to them once healthy, then waits until the requests still running on the replaced targets have finished (up to --drain-timeout). When this exits 0 the old instance receives no more traffic and may be stopped. With --redis-url, every live node of the fleet applies the deploy and this waits for all of them to drain. Without --name, the service is named after its first --host, or "default" when there is none. A paused or stopped service stays so (see mproxy resume). Durations: 500ms, 5s, 1m30s. Sizes: 1048576, 512KiB, 1.5MB (KB = 1000 bytes, KiB = 1024).`
 
   static override examples = [
     '<%= config.bin %> deploy web-1:3000',
@@ -27,6 +31,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     '<%= config.bin %> deploy web-3:3000 --health-check-path /health --deploy-timeout 2m',
     '<%= config.bin %> deploy api-1:4000 --host app.example.com --path-prefix /api',
     '<%= config.bin %> deploy web-2:3000 --host app.example.com --error-pages ./public/proxy-pages',
+    '<%= config.bin %> deploy web-4:3000 --host app.example.com --buffer-requests --max-request-body 50MB',
   ]
 
   static override strict = false
@@ -53,6 +58,11 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     'target-timeout': duration('Longest wait for a target to start answering a request (then 504)', DEFAULT_TARGET_TIMEOUT_MS),
     'drain-websockets': Flags.boolean({ description: "Wait for the replaced targets' WebSockets during the drain, instead of closing them right after the switch so that clients reconnect to the new target [default: false]" }),
     'exclude-metrics-path': Flags.string({ description: 'Do not count requests for this path in the metrics (still logged); compared with the path the app sees (prefix stripped), without the query; repeatable or comma-separated [default: none]', multiple: true, helpValue: 'PATH' }),
+    'buffer-requests': Flags.boolean({ description: 'Read each request body whole before the target sees the request, and send it with a Content-Length: slow uploads never occupy the app [default: false]' }),
+    'buffer-responses': Flags.boolean({ description: 'Read each response body whole before sending it to the client (server-sent events stream through) [default: false]' }),
+    'buffer-memory': size('Bytes of each buffered body kept in memory; the rest goes to a temporary file', DEFAULT_BUFFER_MEMORY_BYTES),
+    'max-request-body': size('Largest request body, 0 for no limit; a larger one is answered 413 without reaching the app whole', 0),
+    'max-response-body': size('Largest response body, 0 for no limit; a larger one is answered 502, or cut if already streaming', 0),
     force: Flags.boolean({ description: 'Switch without waiting for health checks [default: false]' }),
     quiet: Flags.boolean({ char: 'q', description: 'Print nothing but errors [default: false]' }),
   }
@@ -87,6 +97,13 @@ Health-checks the new targets, switches all workers to them once healthy, then w
       drainWebSockets: flags['drain-websockets'],
       excludeMetricsPaths: splitList(flags['exclude-metrics-path']),
       force: flags.force,
+      buffering: {
+        requests: flags['buffer-requests'],
+        responses: flags['buffer-responses'],
+        memoryBytes: parseSize(flags['buffer-memory'], 'buffer memory'),
+        maxRequestBodyBytes: parseSize(flags['max-request-body'], 'max request body'),
+        maxResponseBodyBytes: parseSize(flags['max-response-body'], 'max response body'),
+      },
     }
     const print = (line: string) => { if (!flags.quiet) this.log(line) }
     const result = await this.control(flags['state-dir']).deploy(request, print)

@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core'
 import type { ServiceStatus, TargetStatus } from '../control/protocol'
 import { BaseCommand } from '../cli/base-command'
 import { formatDuration } from '../lib/duration'
+import { formatSize } from '../lib/size'
 
 export default class List extends BaseCommand {
   static override description = 'List services with their hosts, state (running, paused, stopped), targets, health and requests in flight, and the nodes of the fleet when Redis is used.'
@@ -28,6 +29,14 @@ export default class List extends BaseCommand {
       }
     }
     this.#printTable(rows)
+    const bodies = services.flatMap((service) => {
+      const rules = describeBuffering(service)
+      return rules ? [[service.name, rules]] : []
+    })
+    if (bodies.length > 0) {
+      this.log('')
+      this.#printTable([['SERVICE', 'BUFFERING AND LIMITS'], ...bodies])
+    }
     if (nodesError) this.log(`\nnodes: unknown (${nodesError})`)
     if (!nodes) return
     this.log('')
@@ -60,6 +69,16 @@ function describeTarget(service: ServiceStatus, target: TargetStatus): string {
   if (!split) return `${target.address} (rollout, no requests)`
   const listed = split.allowlist.length > 0 ? ` + ${split.allowlist.join(',')}` : ''
   return `${target.address} (rollout ${split.percent}%${listed})`
+}
+
+/** `requests, responses (1MiB in memory); max request body 50MB`, or '' when nothing applies. */
+function describeBuffering({ buffering }: ServiceStatus): string {
+  const parts: string[] = []
+  const buffered = [buffering.requests && 'requests', buffering.responses && 'responses'].filter(Boolean)
+  if (buffered.length > 0) parts.push(`buffers ${buffered.join(' and ')} (${formatSize(buffering.memoryBytes)} in memory)`)
+  if (buffering.maxRequestBodyBytes > 0) parts.push(`max request body ${formatSize(buffering.maxRequestBodyBytes)}`)
+  if (buffering.maxResponseBodyBytes > 0) parts.push(`max response body ${formatSize(buffering.maxResponseBodyBytes)}`)
+  return parts.join('; ')
 }
 
 /** One cell: `no`, `valid until DATE`, `pending`, or `failing: last error`. */

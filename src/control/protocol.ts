@@ -3,7 +3,7 @@
  * Long operations (deploy, remove, pause, stop, resume) answer with NDJSON: zero or more `progress` events, then
  * exactly one `done` or `error` event.
  */
-import type { HealthCheckOptions } from '../options'
+import type { BufferingOptions, HealthCheckOptions } from '../options'
 import type { ServiceStatus } from '../primary/deploys/service-status'
 import type { NodeStatus } from '../primary/fleet/fleet-nodes'
 import type { AcceptErrorStatus } from '../primary/workers/accept-errors'
@@ -46,6 +46,8 @@ export interface DeployRequest {
   force?: boolean
   /** Options of another CLI dialect (kamal-proxy) that were accepted without effect: the primary logs them. */
   ignoredOptions?: string[]
+  /** Body buffering and size limits; each field has its default when absent. */
+  buffering?: Partial<BufferingOptions>
 }
 
 export interface RolloutDeployRequest {

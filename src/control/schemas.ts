@@ -13,6 +13,7 @@ import type {
 
 const milliseconds = v.optional(v.pipe(v.number(), v.finite(), v.minValue(0)))
 const text = v.optional(v.string())
+const bytes = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)))
 
 export const DEPLOY_REQUEST = v.strictObject({
   targets: v.pipe(v.array(v.string()), v.minLength(1, 'at least one target (host:port) is required')),
@@ -34,6 +35,13 @@ export const DEPLOY_REQUEST = v.strictObject({
   excludeMetricsPaths: v.optional(v.array(v.string())),
   force: v.optional(v.boolean()),
   ignoredOptions: v.optional(v.array(v.string())),
+  buffering: v.optional(v.strictObject({
+    requests: v.optional(v.boolean()),
+    responses: v.optional(v.boolean()),
+    memoryBytes: bytes,
+    maxRequestBodyBytes: bytes,
+    maxResponseBodyBytes: bytes,
+  })),
 }) satisfies v.GenericSchema<unknown, DeployRequest>
 
 export const ROLLOUT_DEPLOY_REQUEST = v.strictObject({

@@ -6,6 +6,7 @@
 import type { SendHandle } from 'node:child_process'
 import * as v from 'valibot'
 import { SERVICE_STATES, type ServiceState } from '../options'
+import type { BufferingOptions } from '../options'
 
 /** One service as a worker needs it to route: no health-check or drain settings. */
 export interface RouteService {
@@ -42,6 +43,8 @@ export interface RouteService {
   healthCheckPath: string
   /** Its custom error pages: status → template (see message-template.ts). */
   errorPages: Record<string, string>
+  /** Body buffering and size limits (see ServiceSpec). */
+  buffering: BufferingOptions
 }
 
 /** A certificate workers select by SNI for these hosts (exact or `*.` wildcard). */
@@ -192,6 +195,13 @@ const routeTable = v.object({
     maxPauseMs: v.number(),
     healthCheckPath: v.string(),
     errorPages: v.record(v.string(), v.string()),
+    buffering: v.object({
+      requests: v.boolean(),
+      responses: v.boolean(),
+      memoryBytes: v.number(),
+      maxRequestBodyBytes: v.number(),
+      maxResponseBodyBytes: v.number(),
+    }),
   })),
   certificates: v.optional(v.array(routeCertificate)),
   acmeThumbprint: v.string(),

@@ -15,7 +15,6 @@
 import type { DeployFlagName, RolloutDeployFlags, RunFlags } from './commands'
 
 export type PendingFeature =
-  | 'request and response buffering'
   | 'canonical host redirects'
   | 'forwarded headers'
   | 'request log headers'
@@ -30,12 +29,6 @@ const unsupported = (why: string, whenUsed: 'refuse' | 'ignore' = 'refuse'): Gap
 const NO_READ_TARGETS = 'read targets are not supported; every target gets every request'
 
 export const DEPLOY_FLAG_GAPS: Partial<Record<DeployFlagName, Gap>> = {
-  // Kamal sends these two on every deploy; streaming instead changes nothing a client sees.
-  'buffer-requests': pending('request and response buffering', 'ignore'),
-  'buffer-responses': pending('request and response buffering', 'ignore'),
-  'buffer-memory': pending('request and response buffering', 'ignore'),
-  'max-request-body': pending('request and response buffering'),
-  'max-response-body': pending('request and response buffering'),
   'canonical-host': pending('canonical host redirects'),
   'forward-headers': pending('forwarded headers'),
   // Kamal sends --log-request-header=Cache-Control,Last-Modified,User-Agent on every deploy.

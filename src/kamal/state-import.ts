@@ -151,6 +151,13 @@ function toSpec(row: KamalService, imported: readonly ServiceSpec[]): ServiceSpe
     ...tls,
     ...(options.error_page_path && { errorPagesPath: path.resolve(options.error_page_path) }),
     excludeMetricsPaths: options.exclude_metrics_paths ?? [],
+    buffering: {
+      requests: target.buffer_requests === true,
+      responses: target.buffer_responses === true,
+      memoryBytes: target.max_memory_buffer_size,
+      maxRequestBodyBytes: target.max_request_body_size,
+      maxResponseBodyBytes: target.max_response_body_size,
+    },
     ...pauseState(row.pause_controller),
     ...(rolloutTargets.length > 0 && {
       rollout: {
@@ -194,11 +201,6 @@ function droppedOptions(row: KamalService): string[] {
     ['client-ip-header', !!options.client_ip_header],
     ['health-check-port', !!health.port],
     ['health-check-host', !!health.host],
-    ['buffer-requests', target.buffer_requests === true],
-    ['buffer-responses', target.buffer_responses === true],
-    ['buffer-memory', target.max_memory_buffer_size !== undefined && target.max_memory_buffer_size !== KAMAL_DEFAULTS.bufferMemory],
-    ['max-request-body', !!target.max_request_body_size],
-    ['max-response-body', !!target.max_response_body_size],
     ['log-request-header', !empty(target.log_request_headers)],
     ['log-response-header', !empty(target.log_response_headers)],
     // Also kamal-proxy's default without TLS: mproxy keeps the headers of trusted proxies only.

@@ -51,6 +51,13 @@ export function translateDeploy(command: Command<'deploy'>, context: DeployConte
     // The proxy reads the pages: a relative path means this command's directory.
     ...(flags['error-pages'] !== '' && { errorPagesPath: path.resolve(flags['error-pages']) }),
     ...(flags['exclude-metrics-path'].length > 0 && { excludeMetricsPaths: flags['exclude-metrics-path'] }),
+    buffering: {
+      requests: flags['buffer-requests'],
+      responses: flags['buffer-responses'],
+      memoryBytes: Number(flags['buffer-memory']),
+      maxRequestBodyBytes: Number(flags['max-request-body']),
+      maxResponseBodyBytes: Number(flags['max-response-body']),
+    },
     healthCheck: {
       // kamal-proxy joins a relative path to the target's URL.
       path: flags['health-check-path'].startsWith('/') ? flags['health-check-path'] : `/${flags['health-check-path']}`,

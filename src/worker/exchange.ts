@@ -9,6 +9,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
+import type { BufferingOptions } from '../options'
+import type { BodyGuard } from './body-guard'
 import { scopeCookies } from './cookie-scope'
 import { BUILT_IN_PAGES, type ErrorPages } from './error-pages'
 import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
@@ -49,6 +51,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   /** While a paused service holds it: when its max pause ends (performance.now() time). */
   heldUntil = 0
   targetTimeoutMs = 0
+  /** Body buffering and size limits of its service; undefined for a service without any (most). */
+  bodyRules: BufferingOptions | undefined = undefined
+  /** What applies them, from the first dispatch on (see body-guard.ts). */
+  guard: BodyGuard | undefined = undefined
   /** The target address it went to. */
   target = ''
   /** Where it is counted: unset while metrics are off, and for excluded paths. */
@@ -59,6 +65,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   sentAt = 0
   /** The upstream answered: its head is written to the client. */
   responded = false
+  /** The upstream answered, but its head is held back until its body is complete (response buffering). */
+  headHeld = false
   /** The upstream request ended (completed or failed). */
   settled = false
   abortReason: AbortReason | undefined = undefined

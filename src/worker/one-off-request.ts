@@ -7,9 +7,11 @@
  * - the retry of a request a stale pooled connection dropped: a fresh connection cannot be stale.
  */
 import http from 'node:http'
+import { Readable, pipeline } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { splitTarget } from '../lib/validate'
 import type { Exchange } from './exchange'
+import type { UpstreamBody } from './upload-body'
 
 /** How long an app may take to answer `100 Continue` before the upload starts anyway (as curl). */
 const CONTINUE_TIMEOUT_MS = 1_000
@@ -19,7 +21,7 @@ export function isPoolableTarget(url: string): boolean {
   return url.startsWith('/') || url.startsWith('http://') || url.startsWith('https://')
 }
 
-export function sendOneOffRequest(exchange: Exchange, address: string): void {
+export function sendOneOffRequest(exchange: Exchange, address: string, body: UpstreamBody, handler: Dispatcher.DispatchHandler = exchange): void {
   const { host, port } = splitTarget(address)
   const upstream = http.request({
     host,
@@ -31,29 +33,36 @@ export function sendOneOffRequest(exchange: Exchange, address: string): void {
     agent: false,
   })
   const controller = new OneOffController(upstream)
-  exchange.onRequestStart(controller)
-  upstream.on('finish', () => exchange.onRequestSent())
+  handler.onRequestStart!(controller, null)
+  upstream.on('finish', () => handler.onRequestSent?.())
   upstream.on('response', (response) => {
     controller.response = response
-    exchange.onResponseStart(controller, response.statusCode ?? 502, response.headers, response.statusMessage)
-    response.on('data', (chunk: Buffer) => exchange.onResponseData(controller, chunk))
-    response.on('end', () => exchange.onResponseEnd())
-    response.on('error', (err) => fail(exchange, controller, err))
+    handler.onResponseStart!(controller, response.statusCode ?? 502, response.headers, response.statusMessage)
+    response.on('data', (chunk: Buffer) => handler.onResponseData!(controller, chunk))
+    response.on('end', () => handler.onResponseEnd!(controller, response.trailers))
+    response.on('error', (err) => fail(exchange, handler, controller, err))
   })
-  upstream.on('error', (err) => fail(exchange, controller, err))
-  if (!exchange.hasBody) upstream.end()
-  else if (!exchange.expectContinue) exchange.req.pipe(upstream)
-  else sendBodyOnContinue(exchange, upstream)
+  upstream.on('error', (err) => fail(exchange, handler, controller, err))
+  if (body === null) upstream.end()
+  else if (!exchange.expectContinue) writeBody(body, upstream)
+  else sendBodyOnContinue(exchange, upstream, body)
 }
 
-function sendBodyOnContinue(exchange: Exchange, upstream: http.ClientRequest): void {
+function writeBody(body: Exclude<UpstreamBody, null>, upstream: http.ClientRequest): void {
+  if (Buffer.isBuffer(body)) upstream.end(body)
+  else if (body instanceof http.IncomingMessage) body.pipe(upstream)
+  // A failing body (over --max-request-body) destroys the request with its error, which `fail` reports.
+  else pipeline(Readable.from(body), upstream, () => {})
+}
+
+function sendBodyOnContinue(exchange: Exchange, upstream: http.ClientRequest, body: Exclude<UpstreamBody, null>): void {
   let started = false
   const start = (): void => {
     if (started || upstream.destroyed) return
     started = true
     clearTimeout(timer)
     if (!exchange.res.headersSent) exchange.res.writeContinue()
-    exchange.req.pipe(upstream)
+    writeBody(body, upstream)
   }
   const timer = setTimeout(start, CONTINUE_TIMEOUT_MS)
   upstream.once('continue', start)
@@ -65,8 +74,8 @@ function sendBodyOnContinue(exchange: Exchange, upstream: http.ClientRequest): v
   upstream.once('close', () => clearTimeout(timer))
 }
 
-function fail(exchange: Exchange, controller: OneOffController, err: Error): void {
-  if (!exchange.settled) exchange.onResponseError(controller, err)
+function fail(exchange: Exchange, handler: Dispatcher.DispatchHandler, controller: OneOffController, err: Error): void {
+  if (!exchange.settled) handler.onResponseError!(controller, err)
 }
 
 /** The part of undici's controller the Exchange uses, over a node:http request. */

@@ -1,7 +1,7 @@
 /** The one place where a proxying failure becomes an HTTP status, or a retry. */
 import type { AbortReason, Exchange } from './exchange'
 
-export type ProxyErrorStatus = 502 | 504
+export type ProxyErrorStatus = 413 | 500 | 502 | 504
 
 /**
  * What went wrong upstream, for `mproxy_upstream_errors_total`. `timeout`: no answer in time
@@ -25,11 +25,14 @@ const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'D
 /**
  * The answer to a client whose request failed upstream before any answer (a client that left
  * needs none: its request is logged as 499). 504: the upstream did not answer in time, or mproxy
- * cut it (`abortedByProxy`: target timeout, drain). 502: refused, reset, unresolvable or any
- * other failure.
+ * cut it (`abortedByProxy`: target timeout, drain). 413: the request body passed its service's
+ * limit while it streamed upstream. 500: a body's temporary file failed (disk full). 502: refused, reset, unresolvable, a response over its
+ * service's limit, or any other failure.
  */
 export function classifyProxyError(err: NodeJS.ErrnoException, abortedByProxy: boolean): ProxyErrorStatus {
   if (abortedByProxy) return 504
+  if (err.code === 'MPROXY_ERR_REQUEST_BODY_TOO_LARGE') return 413
+  if (err.code === 'MPROXY_ERR_BUFFER_FAILED') return 500
   if (err.code !== undefined && TIMEOUT_CODES.has(err.code)) return 504
   return 502
 }
@@ -51,8 +54,8 @@ export function upstreamErrorKind(err: NodeJS.ErrnoException, abortReason: Abort
  * that failed that way before any answer, has no body and may be sent twice, is sent once more,
  * as Go's and nginx's proxies do.
  */
-export function isRetryable(exchange: Pick<Exchange, 'retries' | 'abortReason' | 'responded' | 'hasBody' | 'req'>, err: Error): boolean {
+export function isRetryable(exchange: Pick<Exchange, 'retries' | 'abortReason' | 'responded' | 'headHeld' | 'hasBody' | 'req'>, err: Error): boolean {
   const code = (err as NodeJS.ErrnoException).code
-  return exchange.retries === 0 && exchange.abortReason === undefined && !exchange.responded && !exchange.hasBody &&
+  return exchange.retries === 0 && exchange.abortReason === undefined && !exchange.responded && !exchange.headHeld && !exchange.hasBody &&
     code !== undefined && STALE_CONNECTION_CODES.has(code) && IDEMPOTENT_METHODS.has(exchange.req.method ?? '')
 }

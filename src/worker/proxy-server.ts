@@ -10,7 +10,8 @@
  *      service answers its 503 page, a paused one holds the request (see pause-gate.ts)
  *   4. pick a target of the service (round-robin over the slot its rollout cookie picks; 503
  *      page when it has none) and dispatch through its pool, counting the request in flight;
- *      the request target is sent exactly as the client wrote it
+ *      the request target is sent exactly as the client wrote it. Services with body
+ *      buffering or size limits go through a BodyGuard here (body-guard.ts)
  *   5. when the client response closes: abort the upstream request if it is still running,
  *      release the in-flight count, count it in the metrics (with --metrics-port, unless its
  *      path is excluded), write one log line (unless --access-log=false)
@@ -95,6 +96,7 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, opti
   // In flight for the metrics from here until the response closes, whatever happens between
   // (a pause that holds the request, a retry): the one start, ended in endExchange.
   if (route.metrics !== undefined && !isExcludedPath(exchange.path, route.excludeMetricsPaths)) countRequest(exchange, route.metrics)
+  exchange.bodyRules = route.bodyRules
   if (route.acmeChallenges && req.url!.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
   else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
   else if (route.state === 'running') route.dispatch(exchange)

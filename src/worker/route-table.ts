@@ -5,7 +5,7 @@
  * table ends the pause.
  */
 import type { HeldCounts, RouteService, RouteTable } from '../ipc/messages'
-import type { ServiceState } from '../options'
+import type { BufferingOptions, ServiceState } from '../options'
 import type { Exchange } from './exchange'
 import { BUILT_IN_PAGES, ErrorPages, sendErrorPage } from './error-pages'
 import { PauseGate, type GatedRoute } from './pause-gate'
@@ -34,6 +34,8 @@ export class ServiceRoute implements GatedRoute {
   /** Where its requests are counted; undefined when metrics are off. */
   readonly metrics: ServiceMetrics | undefined
   readonly excludeMetricsPaths: readonly string[]
+  /** Its buffering options when any applies (buffering on, or a size limit), else undefined. */
+  readonly bodyRules: BufferingOptions | undefined
   readonly #targets: TargetProxy[]
   readonly #rolloutTargets: TargetProxy[]
   readonly #rolloutSplit: RolloutSplit | undefined
@@ -57,6 +59,9 @@ export class ServiceRoute implements GatedRoute {
     this.pages = custom || service.stopMessage !== '' ? new ErrorPages(service.errorPages, service.stopMessage) : BUILT_IN_PAGES
     this.metrics = metrics
     this.excludeMetricsPaths = service.excludeMetricsPaths
+    const { buffering } = service
+    const anyRule = buffering.requests || buffering.responses || buffering.maxRequestBodyBytes > 0 || buffering.maxResponseBodyBytes > 0
+    this.bodyRules = anyRule ? buffering : undefined
     this.#targets = targets
     this.#rolloutTargets = rolloutTargets
     this.#rolloutSplit = rolloutTargets.length > 0 ? service.rolloutSplit : undefined

@@ -7,9 +7,12 @@ import http from 'node:http'
 import type { Duplex, Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import type { createProxyServer } from 'http-proxy-3'
-import type { Pool as PoolClass } from 'undici'
+import type { Dispatcher, Pool as PoolClass } from 'undici'
+import { MproxyError } from '../errors'
 import { isoTime, log, logBufferedLine } from '../lib/logger'
+import { sendUnderRules } from './body-guard'
 import { isPoolableTarget, sendOneOffRequest } from './one-off-request'
+import { uploadBody, type UpstreamBody } from './upload-body'
 import { type Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
 import { InflightList } from './inflight-list'
@@ -80,17 +83,39 @@ export class TargetProxy implements ExchangeOwner {
     exchange.owner = this
     this.#inflight.add(exchange)
     this.#events.onCountChange(this)
-    if (exchange.retries > 0 || exchange.expectContinue || !isPoolableTarget(exchange.path)) return sendOneOffRequest(exchange, this.address)
+    if (exchange.bodyRules !== undefined) return sendUnderRules(exchange, this)
+    this.send(exchange, exchange.hasBody ? exchange.req : null, exchange)
+  }
+
+  /**
+   * Sends a request counted in flight here. `body` is the client's stream (passed on as it
+   * arrives), a buffered body, or null; `handler` gets the answer (the exchange, or its guard).
+   */
+  send(exchange: Exchange, body: UpstreamBody, handler: Dispatcher.DispatchHandler): void {
+    if (exchange.retries > 0 || exchange.expectContinue || !isPoolableTarget(exchange.path)) return sendOneOffRequest(exchange, this.address, body, handler)
     this.#pool.dispatch({
       path: exchange.path,
       method: exchange.req.method!,
       headers: exchange.upstreamHeaders,
       // undici takes async iterables as bodies too; its types list only streams.
-      body: exchange.hasBody ? (uploadBody(exchange.req) as unknown as Readable) : null,
+      body: (body === exchange.req ? uploadBody(exchange.req) : body) as Readable | Buffer | null,
       // The target timeout runs from the end of the upload (expireSlowRequests), not from here.
       headersTimeout: 0,
       bodyTimeout: this.#settings.responseIdleTimeoutMs,
-    }, exchange)
+    }, handler)
+  }
+
+  /**
+   * A request held in this worker while its body arrived (request buffering) goes where its
+   * service routes now if this target was retired meanwhile. True when it moved.
+   */
+  moveIfRetired(exchange: Exchange): boolean {
+    if (!this.#retired) return false
+    const target = this.#events.reroute(exchange)
+    if (!target || target === this) return false
+    this.release(exchange)
+    target.web(exchange)
+    return true
   }
 
   release(exchange: Exchange): void {
@@ -120,12 +145,17 @@ export class TargetProxy implements ExchangeOwner {
       }
     }
     const status = classifyProxyError(err as NodeJS.ErrnoException, exchange.abortReason !== undefined)
-    exchange.metrics?.upstreamError(upstreamErrorKind(err, exchange.abortReason))
-    log(status === 504 ? 'warn' : 'error', 'upstream error', {
-      target: this.address, service: exchange.service, path: exchange.req.url, status,
-      error: exchange.abortReason !== undefined ? err.message : (err as NodeJS.ErrnoException).code ?? err.message,
-      requestId: exchange.requestId,
-    })
+    // mproxy's own failures (body limits and buffers) are logged where they happen (body-guard.ts).
+    if (!(err instanceof MproxyError)) {
+      exchange.metrics?.upstreamError(upstreamErrorKind(err, exchange.abortReason))
+      log(status === 504 ? 'warn' : 'error', 'upstream error', {
+        target: this.address, service: exchange.service, path: exchange.req.url, status,
+        error: exchange.abortReason !== undefined ? err.message : (err as NodeJS.ErrnoException).code ?? err.message,
+        requestId: exchange.requestId,
+      })
+    }
+    // The rest of an upload will not be read: the connection closes after the answer.
+    if (exchange.hasBody && !exchange.req.complete) res.shouldKeepAlive = false
     sendErrorPage(res, status, exchange.pages)
   }
 
@@ -155,7 +185,7 @@ export class TargetProxy implements ExchangeOwner {
   /** Aborts requests whose upstream has not answered within their target timeout. */
   expireSlowRequests(now: number): void {
     this.#inflight.forEach((exchange) => {
-      if (!exchange.responded && exchange.sentAt !== 0 && now - exchange.sentAt > exchange.targetTimeoutMs) exchange.abort('timeout')
+      if (!exchange.responded && !exchange.headHeld && exchange.sentAt !== 0 && now - exchange.sentAt > exchange.targetTimeoutMs) exchange.abort('timeout')
     })
   }
 
@@ -221,24 +251,6 @@ export class TargetProxy implements ExchangeOwner {
     })
     return proxy
   }
-}
-
-/**
- * The client's upload, passed on chunk by chunk with one pass of the event loop's poll phase
- * between two chunks. An app may answer early (413) and close its connection: the next chunk
- * written then fails, and the failure would hide the answer still unread in the socket. Reading
- * first means the answer is seen before that write.
- */
-async function* uploadBody(req: http.IncomingMessage): AsyncGenerator<Buffer> {
-  for await (const chunk of req) {
-    yield chunk as Buffer
-    await afterPollPhase()
-  }
-}
-
-/** Resolves in the check phase after the next poll phase (setImmediate from a check phase). */
-function afterPollPhase(): Promise<void> {
-  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
 }
 
 /** One line per upgraded connection, at its close: how long it lasted and the bytes each way. */

@@ -55,6 +55,7 @@ function routeService({ spec, targets, rolloutTargets, tlsRedirect, acmeChalleng
     maxPauseMs: spec.maxPauseMs,
     healthCheckPath: spec.healthCheck.path,
     errorPages: { ...errorPages },
+    buffering: spec.buffering,
   }
 }
 
