@@ -28,8 +28,20 @@ describe('buildRouteTable', () => {
     const table = buildRouteTable(42, [service([['a:1', 'healthy']], { tlsRedirect: true, acmeChallenges: true })], tls)
     expect(table).toEqual({
       version: 42,
-      services: [{ name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: true, acmeChallenges: true }],
+      services: [{
+        name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], targetTimeoutMs: 30_000,
+        drainWebSockets: false, tlsRedirect: true, acmeChallenges: true, canonicalHost: '', forwardHeaders: false, logRequestHeaders: [], logResponseHeaders: [],
+      }],
       ...tls,
     })
+  })
+
+  it('carries the redirect and header options', () => {
+    const spec = normalizeServiceSpec({
+      name: 'web', hosts: ['app.test', 'www.app.test'], targets: ['a:1'], canonicalHost: 'app.test', forwardHeaders: true,
+      logRequestHeaders: ['CF-Ray'], logResponseHeaders: ['Cache-Control'],
+    })
+    const [routed] = buildRouteTable(1, [{ ...service([['a:1', 'healthy']]), spec }], NO_TLS).services
+    expect(routed).toMatchObject({ canonicalHost: 'app.test', forwardHeaders: true, logRequestHeaders: ['cf-ray'], logResponseHeaders: ['cache-control'] })
   })
 })

@@ -26,6 +26,8 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     '<%= config.bin %> deploy web-1:3000 web-2:3000 --name app --host app.example.com --host www.example.com',
     '<%= config.bin %> deploy web-3:3000 --health-check-path /health --deploy-timeout 2m',
     '<%= config.bin %> deploy api-1:4000 --host app.example.com --path-prefix /api',
+    '<%= config.bin %> deploy web-1:3000 --host example.com --host www.example.com --canonical-host example.com --ssl',
+    '<%= config.bin %> deploy web-1:3000 --host app.example.com --forward-headers --log-request-header CF-Ray --log-response-header Cache-Control',
   ]
 
   static override strict = false
@@ -43,6 +45,10 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     'tls-certificate-path': Flags.string({ description: 'PEM certificate (with its chain) to serve for the hosts; implies --ssl [default: none]', helpValue: 'FILE' }),
     'tls-private-key-path': Flags.string({ description: 'PEM private key of --tls-certificate-path [default: none]', helpValue: 'FILE' }),
     'tls-redirect': Flags.string({ description: 'With TLS, redirect plain HTTP to HTTPS; --tls-redirect=false keeps HTTP working', options: ['true', 'false'], default: 'true' }),
+    'canonical-host': Flags.string({ description: 'Redirect (301) requests for the other hosts to this one, path and query kept; must be one of --host (any name when there is none) [default: none]', helpValue: 'HOST' }),
+    'forward-headers': Flags.boolean({ description: "Trust the clients' X-Forwarded-For/-Proto/-Host (and other forwarding headers): keep them, appending the peer to X-Forwarded-For, for an app behind a CDN or load balancer. Off, they are replaced unless the peer is a --trusted-proxy [default: false]" }),
+    'log-request-header': Flags.string({ description: 'Request header to add to the access log lines, as req_<name> (lower case, - as _); repeatable or comma-separated [default: none]', multiple: true, helpValue: 'HEADER' }),
+    'log-response-header': Flags.string({ description: 'Response header to add to the access log lines, as resp_<name>; repeatable or comma-separated [default: none]', multiple: true, helpValue: 'HEADER' }),
     'health-check-path': Flags.string({ description: 'Path probed with GET; any 2xx is healthy', default: DEFAULT_HEALTH_CHECK_PATH, helpValue: 'PATH' }),
     'health-check-interval': duration('Time between health checks', DEFAULT_HEALTH_CHECK_INTERVAL_MS),
     'health-check-timeout': duration('Time one health check may take', DEFAULT_HEALTH_CHECK_TIMEOUT_MS),
@@ -72,6 +78,10 @@ Health-checks the new targets, switches all workers to them once healthy, then w
       // The primary reads the files: relative paths mean the caller's directory, not the proxy's.
       tlsCertificatePath: absolute(flags['tls-certificate-path']),
       tlsPrivateKeyPath: absolute(flags['tls-private-key-path']),
+      canonicalHost: flags['canonical-host'],
+      forwardHeaders: flags['forward-headers'],
+      logRequestHeaders: splitList(flags['log-request-header']),
+      logResponseHeaders: splitList(flags['log-response-header']),
       healthCheck: {
         path: flags['health-check-path'],
         intervalMs: parseDuration(flags['health-check-interval'], 'health check interval'),

@@ -23,6 +23,13 @@ export interface RouteService {
   tlsRedirect: boolean
   /** Answer ACME HTTP-01 challenges for these hosts (automatic certificates). */
   acmeChallenges: boolean
+  /** Redirect requests for its other hosts to this one; '' for none. */
+  canonicalHost: string
+  /** Trust the client's X-Forwarded-* headers, whoever the peer is. */
+  forwardHeaders: boolean
+  /** Headers logged in its access log lines (lower case). */
+  logRequestHeaders: string[]
+  logResponseHeaders: string[]
 }
 
 /** A certificate workers select by SNI for these hosts (exact or `*.` wildcard). */
@@ -124,6 +131,10 @@ const routeTable = v.object({
     drainWebSockets: v.boolean(),
     tlsRedirect: v.boolean(),
     acmeChallenges: v.boolean(),
+    canonicalHost: v.string(),
+    forwardHeaders: v.boolean(),
+    logRequestHeaders: v.array(v.string()),
+    logResponseHeaders: v.array(v.string()),
   })),
   certificates: v.optional(v.array(routeCertificate)),
   acmeThumbprint: v.string(),

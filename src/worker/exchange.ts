@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
 import { scopeCookies } from './cookie-scope'
 import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
+import type { HeaderLog, HeaderValues } from './header-log'
 import { hostOnly } from './router'
 
 const EXCHANGE = Symbol('mproxy.exchange')
@@ -42,6 +43,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   expectContinue = false
   /** The service that routed it ('' for mproxy's own answers). */
   service = ''
+  /** The headers its service logs, if any. */
+  headerLog: HeaderLog | undefined = undefined
+  /** The response head's headers, once there is one (the upstream's, or mproxy's redirect). */
+  responseHeaders: HeaderValues | undefined = undefined
   targetTimeoutMs = 0
   /** The target address it went to. */
   target = ''
@@ -117,6 +122,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
       headers['set-cookie'] = scopeCookies(headers['set-cookie'], this.cookiePrefix, hostOnly(this.host))
     }
     res.writeHead(statusCode, statusMessage || undefined, clientResponseHeaders(headers, close) as unknown as string[])
+    this.responseHeaders = headers
     this.responded = true
   }
 

@@ -4,10 +4,12 @@
  * last request finishes.
  */
 import type { RouteService, RouteTable } from '../ipc/messages'
+import { HeaderLog } from './header-log'
+import { urlHost, type RedirectRules } from './redirects'
 import { Router, type Binding } from './router'
 import { TargetProxy, type TargetProxyEvents, type UpstreamSettings } from './target-proxy'
 
-export class ServiceRoute {
+export class ServiceRoute implements RedirectRules {
   readonly name: string
   readonly hosts: readonly string[]
   readonly pathPrefixes: readonly string[]
@@ -16,6 +18,11 @@ export class ServiceRoute {
   readonly targetTimeoutMs: number
   readonly tlsRedirect: boolean
   readonly acmeChallenges: boolean
+  readonly canonicalHost: string
+  /** The client's forwarding headers are trusted, whoever the peer is. */
+  readonly forwardHeaders: boolean
+  /** Extra access log fields; undefined when the service logs no header. */
+  readonly headerLog: HeaderLog | undefined
   readonly #targets: TargetProxy[]
   #next = 0
 
@@ -28,6 +35,9 @@ export class ServiceRoute {
     this.targetTimeoutMs = service.targetTimeoutMs
     this.tlsRedirect = service.tlsRedirect
     this.acmeChallenges = service.acmeChallenges
+    this.canonicalHost = urlHost(service.canonicalHost)
+    this.forwardHeaders = service.forwardHeaders
+    this.headerLog = HeaderLog.for(service.logRequestHeaders, service.logResponseHeaders)
     this.#targets = targets
   }
 

@@ -12,6 +12,7 @@ import { isoTime, log, logBufferedLine } from '../lib/logger'
 import { isPoolableTarget, sendOneOffRequest } from './one-off-request'
 import { type Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
+import type { HeaderLog, HeaderValues } from './header-log'
 import { InflightList } from './inflight-list'
 import { classifyProxyError, isRetryable } from './proxy-errors'
 
@@ -20,6 +21,10 @@ const UPSTREAM_KEEP_ALIVE_MS = 4_000
 /** Connections per target and worker; requests beyond them wait in the pool's queue. */
 const MAX_CONNECTIONS = 256
 const CONNECT_TIMEOUT_MS = 10_000
+
+/** On an upgrade whose service logs response headers: the upstream's 101 headers, once received. */
+const UPGRADE_RESPONSE_HEADERS = Symbol('mproxy.upgradeResponseHeaders')
+type UpgradeRequest = http.IncomingMessage & { [UPGRADE_RESPONSE_HEADERS]?: HeaderValues | null }
 
 type WsProxy = ReturnType<typeof createProxyServer<typeof http.IncomingMessage, typeof http.ServerResponse, Error>>
 
@@ -121,7 +126,7 @@ export class TargetProxy implements ExchangeOwner {
     sendErrorPage(res, status)
   }
 
-  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, service: string): void {
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, service: string, headerLog: HeaderLog | undefined): void {
     const startedAt = performance.now()
     socket.on('error', (err) => log('debug', 'websocket client error', { target: this.address, error: err.message }))
     this.#sockets.add(socket)
@@ -131,8 +136,9 @@ export class TargetProxy implements ExchangeOwner {
     socket.once('close', () => {
       this.#sockets.delete(socket)
       this.#events.onCountChange(this)
-      if (this.#settings.accessLog) logUpgrade(req, socket, service, this.address, startedAt)
+      if (this.#settings.accessLog) logUpgrade(req, socket, service, this.address, startedAt, headerLog)
     })
+    if (headerLog?.logsResponses) (req as UpgradeRequest)[UPGRADE_RESPONSE_HEADERS] = null
     this.#events.onCountChange(this)
     this.#wsProxy ??= this.#createWsProxy()
     this.#wsProxy.ws(req, socket, head)
@@ -190,6 +196,10 @@ export class TargetProxy implements ExchangeOwner {
       log('warn', 'websocket error', { target: this.address, path: req?.url, error: (err as Error).message })
       if (socket && 'destroy' in socket) (socket as Duplex).destroy()
     })
+    proxy.on('proxyReqWs', (proxyReq: http.ClientRequest, req: UpgradeRequest) => {
+      if (req[UPGRADE_RESPONSE_HEADERS] !== null) return
+      proxyReq.once('upgrade', (res: http.IncomingMessage) => { req[UPGRADE_RESPONSE_HEADERS] = res.headers })
+    })
     proxy.on('open', (upstream: Duplex) => {
       upstream.on('error', (err) => log('debug', 'websocket upstream error', { target: this.address, error: err.message }))
     })
@@ -216,12 +226,15 @@ function afterPollPhase(): Promise<void> {
 }
 
 /** One line per upgraded connection, at its close: how long it lasted and the bytes each way. */
-function logUpgrade(req: http.IncomingMessage, socket: Duplex, service: string, target: string, startedAt: number): void {
+function logUpgrade(req: UpgradeRequest, socket: Duplex, service: string, target: string, startedAt: number, headerLog: HeaderLog | undefined): void {
   const net = socket as Duplex & { bytesWritten?: number; bytesRead?: number }
   const duration = Math.round((performance.now() - startedAt) * 1000) / 1000
-  logBufferedLine(JSON.stringify({
+  const line = JSON.stringify({
     time: isoTime(), level: 'info', msg: 'request', service, target, method: req.method, host: req.headers.host ?? '',
     path: req.url, status: 101, duration, bytes: net.bytesWritten ?? 0, bytesIn: net.bytesRead ?? 0,
     client: req.socket.remoteAddress ?? '', requestId: req.headers['x-request-id'] ?? '', upgrade: req.headers.upgrade ?? '',
-  }) + '\n')
+  })
+  // The service's header fields go last, as in the lines of plain requests.
+  const fields = headerLog === undefined ? '' : headerLog.fields(req.rawHeaders, req[UPGRADE_RESPONSE_HEADERS] ?? undefined)
+  logBufferedLine(`${line.slice(0, -1)}${fields}}\n`)
 }

@@ -107,6 +107,10 @@ export class Registry implements FleetMember {
       tlsRedirect: request.tlsRedirect,
       tlsCertificatePath: request.tlsCertificatePath,
       tlsPrivateKeyPath: request.tlsPrivateKeyPath,
+      canonicalHost: request.canonicalHost,
+      forwardHeaders: request.forwardHeaders,
+      logRequestHeaders: request.logRequestHeaders,
+      logResponseHeaders: request.logResponseHeaders,
     })
     const options = normalizeDeployOptions(request)
     checkHostsAvailable(this.services(), spec)

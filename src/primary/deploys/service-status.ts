@@ -27,6 +27,11 @@ export interface ServiceStatus {
   drainTimeoutMs: number
   drainWebSockets: boolean
   targetTimeoutMs: number
+  /** Where its other hosts are redirected; null for none. */
+  canonicalHost: string | null
+  forwardHeaders: boolean
+  logRequestHeaders: string[]
+  logResponseHeaders: string[]
 }
 
 /** `list`'s view of a service: its live targets, then those still draining. */
@@ -47,6 +52,10 @@ export function serviceStatus(
     drainTimeoutMs: spec.drainTimeoutMs,
     drainWebSockets: spec.drainWebSockets,
     targetTimeoutMs: spec.targetTimeoutMs,
+    canonicalHost: spec.canonicalHost ?? null,
+    forwardHeaders: spec.forwardHeaders,
+    logRequestHeaders: spec.logRequestHeaders,
+    logResponseHeaders: spec.logResponseHeaders,
     targets: [...targets, ...draining].map((target) => ({
       address: target.address,
       health: target.state,

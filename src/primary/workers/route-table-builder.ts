@@ -45,5 +45,9 @@ function routeService({ spec, targets, tlsRedirect, acmeChallenges }: RoutedServ
     drainWebSockets: spec.drainWebSockets,
     tlsRedirect,
     acmeChallenges,
+    canonicalHost: spec.canonicalHost ?? '',
+    forwardHeaders: spec.forwardHeaders,
+    logRequestHeaders: spec.logRequestHeaders,
+    logResponseHeaders: spec.logResponseHeaders,
   }
 }
