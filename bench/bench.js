@@ -27,6 +27,7 @@
  *   MAX_LOAD=0 (if > 0, wait up to LOAD_WAIT_S=120 for the 1-min load average to drop below it)
  *   BENCH_JSON=path (also write the raw numbers as JSON)  ACCESS_LOG=true|false (mproxy's --access-log)
  *   MPROXY_METRICS_PORT=auto (passed on to mproxy: serve metrics, so requests are counted; default off)
+ *   DEPLOY_FLAGS="--forward-headers --log-request-header x-a" (extra flags of the service's deploy)
  * Linux only (/proc). Every process it starts is stopped by pid at the end, on error and on SIGINT.
  */
 'use strict';
@@ -575,7 +576,8 @@ async function main() {
   // it; plain HTTP is not redirected, so the same service serves both kinds of case.
   const cert = writeSelfSigned(tmpDir, '127.0.0.1');
   await runCli(['deploy', `127.0.0.1:${ctx.upstreamPort}`, '--host', '127.0.0.1', '--tls-certificate-path', cert.certFile,
-    '--tls-private-key-path', cert.keyFile, '--tls-redirect=false', '--state-dir', stateDir, '--quiet']);
+    '--tls-private-key-path', cert.keyFile, '--tls-redirect=false', '--state-dir', stateDir, '--quiet',
+    ...(process.env.DEPLOY_FLAGS || '').split(' ').filter(Boolean)]);
   const status = JSON.parse(await runCli(['status', '--json', '--state-dir', stateDir]));
   if (status.pid !== ctx.mproxyPid) throw new Error(`status pid ${status.pid} != started pid ${ctx.mproxyPid}`);
   log(`upstream 127.0.0.1:${ctx.upstreamPort} (pid ${ctx.upstreamPid}); mproxy 127.0.0.1:${ctx.proxyPort} (pid ${status.pid}, workers ${status.workerPids.join(', ')})`);

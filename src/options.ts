@@ -4,7 +4,7 @@ import { InvalidOptionError } from './errors'
 import { checkDuration } from './lib/duration'
 import { checkSize } from './lib/size'
 import { parseWith } from './lib/schema'
-import { normalizeHost, normalizeTarget, validatePath, validateServiceName } from './lib/validate'
+import { normalizeHeaderName, normalizeHost, normalizeTarget, validatePath, validateServiceName } from './lib/validate'
 
 /** Defaults shared by the CLI flags and the primary, with units in their names. */
 export const DEFAULT_HTTP_PORT = 80
@@ -125,7 +125,23 @@ export interface ServiceSpec {
   maxPauseMs: number
   /** A canary beside the active targets (`mproxy rollout`); a plain deploy never changes it. */
   rollout?: RolloutSpec
+  /** Body buffering and size limits. */
   buffering: BufferingOptions
+  /**
+   * Requests for any other host of the service get a 301 to this host, path and query kept
+   * (together with the TLS redirect, in one hop). One of `hosts`; any name when there are none.
+   * Default: none.
+   */
+  canonicalHost?: string
+  /**
+   * Trust the X-Forwarded-* (and other forwarding) headers of every client, as if each peer were
+   * a `--trusted-proxy`: for an app behind a CDN or load balancer. Default false.
+   */
+  forwardHeaders: boolean
+  /** Request headers logged in its access log lines as `req_<name>`, lower case. Default none. */
+  logRequestHeaders: string[]
+  /** Response headers logged as `resp_<name>`, lower case. Default none. */
+  logResponseHeaders: string[]
 }
 
 export interface RolloutSpec {
@@ -199,6 +215,10 @@ const SERVICE_SPEC_INPUT = v.looseObject({
     maxRequestBodyBytes: optionalBytes,
     maxResponseBodyBytes: optionalBytes,
   })),
+  canonicalHost: optionalText,
+  forwardHeaders: v.optional(v.boolean()),
+  logRequestHeaders: v.optional(v.array(v.string())),
+  logResponseHeaders: v.optional(v.array(v.string())),
 })
 
 /** Validates a service definition from an untrusted source (CLI request, state file) and normalizes it. */
@@ -213,6 +233,7 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
   const name = validateServiceName(input.name || defaultServiceName(hosts, pathPrefixes))
   const hc = input.healthCheck ?? {}
   const tls = normalizeTls(input, hosts)
+  const canonicalHost = normalizeCanonicalHost(input.canonicalHost, hosts)
   return {
     name,
     hosts,
@@ -236,6 +257,10 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     maxPauseMs: checkTimeout('max pause', input.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS),
     ...(input.rollout && { rollout: normalizeRollout(input.rollout) }),
     buffering: normalizeBuffering(input.buffering ?? {}),
+    ...(canonicalHost === undefined ? {} : { canonicalHost }),
+    forwardHeaders: input.forwardHeaders === true,
+    logRequestHeaders: normalizeLoggedHeaders(input.logRequestHeaders, 'request'),
+    logResponseHeaders: normalizeLoggedHeaders(input.logResponseHeaders, 'response'),
   }
 }
 
@@ -291,6 +316,31 @@ function normalizeMetricsPaths(input: string[] | undefined): string[] {
     if (!/^\/[^\s?#]*$/.test(path)) throw new InvalidOptionError(`invalid metrics path "${path}": expected a path such as /up, without a query`)
   }
   return [...new Set(input ?? [])]
+}
+
+/** A host the service answers for, or any host when it has none; '' means none. */
+function normalizeCanonicalHost(input: string | undefined, hosts: string[]): string | undefined {
+  if (input === undefined || input.trim() === '') return undefined
+  const host = normalizeHost(input)
+  if (host.startsWith('*.')) throw new InvalidOptionError(`invalid canonical host "${input}": redirects need one host name, not a wildcard`)
+  if (hosts.length > 0 && !hosts.includes(host)) {
+    throw new InvalidOptionError(`canonical host ${host} is not one of the service's hosts (${hosts.join(', ')})`)
+  }
+  return host
+}
+
+/** Lower case, without duplicates; two names must not make the same log field (`x-a`, `x_a`). */
+function normalizeLoggedHeaders(input: string[] | undefined, kind: 'request' | 'response'): string[] {
+  const names = [...new Set((input ?? []).map((name) => normalizeHeaderName(name, `--log-${kind}-header`)))]
+  const byField = new Map<string, string>()
+  for (const name of names) {
+    // The field name's rule (src/worker/header-log.ts logFieldName) on a lower-case name.
+    const field = name.replaceAll('-', '_')
+    const other = byField.get(field)
+    if (other !== undefined) throw new InvalidOptionError(`--log-${kind}-header ${other} and ${name} would be logged as the same field`)
+    byField.set(field, name)
+  }
+  return names
 }
 
 /** Named after its first host, and its first prefix when it is not `/`: `app.example.com-api`. */

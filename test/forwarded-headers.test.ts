@@ -1,12 +1,12 @@
 import { BlockList } from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
-import { clientResponseHeaders, readRequestHead, rewriteUpgradeHeaders, type ForwardingContext, type RequestHead } from '../src/worker/forwarded-headers'
+import {
+  clientResponseHeaders, isTrustedProxy, readRequestHead, rewriteUpgradeHeaders, type ForwardingContext, type RequestHead,
+} from '../src/worker/forwarded-headers'
 
-const trusted = new BlockList()
-trusted.addSubnet('10.0.0.0', 8, 'ipv4')
 const RECEIVED_AT_MS = 1_700_000_000_123
-const direct: ForwardingContext = { client: '203.0.113.9', encrypted: false, trustedProxies: trusted, receivedAtMs: RECEIVED_AT_MS }
-const viaTrustedProxy: ForwardingContext = { ...direct, client: '10.1.2.3' }
+const direct: ForwardingContext = { client: '203.0.113.9', encrypted: false, trusted: false, receivedAtMs: RECEIVED_AT_MS }
+const viaTrustedProxy: ForwardingContext = { ...direct, client: '10.1.2.3', trusted: true }
 
 function read(raw: string[], ctx: ForwardingContext = direct): RequestHead {
   const head: RequestHead = { host: '', requestId: '', hasBody: false, upstreamHeaders: [] }
@@ -43,6 +43,9 @@ describe('readRequestHead', () => {
       'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'orig.test', 'X-Real-IP', '198.51.100.7'], viaTrustedProxy,
       [['Host', 'app.test'], ['X-Forwarded-Proto', 'https'], ['X-Forwarded-Host', 'orig.test'], ['X-Real-IP', '198.51.100.7'],
         ['x-forwarded-for', '198.51.100.7, 10.1.2.3'], ['x-request-start', `t=${RECEIVED_AT_MS}`]]],
+    ['keeps a trusted proxy\'s X-Request-Start instead of adding a second one', ['Host', 'app.test', 'X-Request-Start', 't=1700000000000'],
+      viaTrustedProxy, [['Host', 'app.test'], ['X-Request-Start', 't=1700000000000'], ['x-forwarded-for', '10.1.2.3'], ['x-forwarded-proto', 'http'],
+        ['x-forwarded-host', 'app.test']]],
     ['joins a trusted proxy\'s repeated X-Forwarded-For', ['Host', 'app.test', 'X-Forwarded-For', '1.1.1.1', 'X-Forwarded-For', '2.2.2.2'], viaTrustedProxy,
       [['Host', 'app.test'], ['x-forwarded-for', '1.1.1.1, 2.2.2.2, 10.1.2.3'], ['x-forwarded-proto', 'http'], ['x-forwarded-host', 'app.test'],
         ['x-request-start', `t=${RECEIVED_AT_MS}`]]],
@@ -71,6 +74,30 @@ describe('readRequestHead', () => {
     expect(missing.requestId).toMatch(/^[0-9a-f-]{36}$/)
     expect(read(['X-Request-Id', 'x'.repeat(201)]).requestId).toMatch(/^[0-9a-f-]{36}$/)
   })
+
+  it('keeps the request id it generated when the same head is read again with trust', () => {
+    const raw = ['Host', 'a', 'X-Forwarded-For', '198.51.100.7']
+    const head = read(raw)
+    const generated = head.requestId
+    readRequestHead(raw, viaTrustedProxy, head)
+    expect(head.requestId).toBe(generated)
+    expect(head.upstreamHeaders).toEqual(expect.arrayContaining(['x-request-id', generated, 'x-forwarded-for', '198.51.100.7, 10.1.2.3']))
+  })
+})
+
+describe('isTrustedProxy', () => {
+  const proxies = new BlockList()
+  proxies.addSubnet('10.0.0.0', 8, 'ipv4')
+  proxies.addSubnet('fd00::', 8, 'ipv6')
+  it.each<[string, string, BlockList | undefined, boolean]>([
+    ['an address in a trusted network', '10.1.2.3', proxies, true],
+    ['an IPv6 address in a trusted network', 'fd00::1', proxies, true],
+    ['an address outside them', '203.0.113.9', proxies, false],
+    ['an unknown peer', '', proxies, false],
+    ['any peer without --trusted-proxy', '10.1.2.3', undefined, false],
+  ])('%s', (_case, client, trusted, expected) => {
+    expect(isTrustedProxy(client, trusted)).toBe(expected)
+  })
 })
 
 describe('clientResponseHeaders', () => {
@@ -91,5 +118,11 @@ describe('rewriteUpgradeHeaders', () => {
       host: 'app.test', connection: 'Upgrade', upgrade: 'websocket', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'http',
       'x-forwarded-host': 'app.test', 'x-request-id': headers['x-request-id'], 'x-request-start': `t=${RECEIVED_AT_MS}`,
     })
+  })
+
+  it('keeps a trusted client\'s claims and appends to X-Forwarded-For', () => {
+    const headers: IncomingHttpHeaders = { host: 'app.test', 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'https', 'x-request-start': 't=1' }
+    rewriteUpgradeHeaders(headers, viaTrustedProxy)
+    expect(headers).toMatchObject({ 'x-forwarded-for': '198.51.100.7, 10.1.2.3', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.test', 'x-request-start': 't=1' })
   })
 })

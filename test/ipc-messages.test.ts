@@ -2,7 +2,8 @@ import { isPrimaryMessage, isUpgradeMessage, isWorkerMessage } from '../src/ipc/
 
 const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, excludeMetricsPaths: ['/up'], acmeChallenges: false,
   state: 'running', stopMessage: '', maxPauseMs: 30_000, healthCheckPath: '/up', errorPages: {},
-  buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 } }
+  buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
+  canonicalHost: '', forwardHeaders: false, logRequestHeaders: [], logResponseHeaders: [] }
 const METRIC = {
   name: 'mproxy_http_requests_total', help: 'Requests', type: 'counter', aggregator: 'sum',
   values: [{ value: 2, labels: { service: 'web', method: 'GET', status: '200' } }, { value: 1, labels: { le: '+Inf' }, metricName: 'x_bucket' }],
@@ -17,6 +18,7 @@ describe('IPC message guards', () => {
     ['a route table of a stopped service with its own pages', isPrimaryMessage, { mproxy: 1, type: 'routes', seq: 1, table: { ...TABLE, services: [{ ...SERVICE, state: 'stopped', stopMessage: 'Back soon', errorPages: { 503: '<p>{{ .Message }}</p>' } }] } }, true],
     ['a route table of a service in an unknown state', isPrimaryMessage, { mproxy: 1, type: 'routes', seq: 1, table: { ...TABLE, services: [{ ...SERVICE, state: 'sleeping' }] } }, false],
     ['a cut of one service', isPrimaryMessage, { mproxy: 1, type: 'cut', targets: ['web:3000'], service: 'web' }, true],
+    ['a route table from a primary that predates header logging', isPrimaryMessage, { mproxy: 1, type: 'routes', seq: 1, table: { ...TABLE, services: [{ ...SERVICE, logRequestHeaders: undefined }] } }, false],
     ['a shutdown without its timeout', isPrimaryMessage, { mproxy: 1, type: 'shutdown' }, false],
     ['a message of another envelope', isPrimaryMessage, { mproxy: 2, type: 'cut', targets: [] }, false],
     ['an unknown type', isPrimaryMessage, { mproxy: 1, type: 'explode' }, false],

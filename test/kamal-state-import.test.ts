@@ -25,6 +25,8 @@ describe('kamal-proxy state import', () => {
       name: 'app-web', hosts: ['app.example.com'], targets: ['a1b2c3d4e5f6:80'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false,
       healthCheck: HEALTH, targetTimeoutMs: 30000, drainTimeoutMs: 30000, drainWebSockets: false, tls: true, tlsRedirect: true,
       excludeMetricsPaths: [], state: 'running', stopMessage: '', maxPauseMs: 30000,
+      forwardHeaders: false, logRequestHeaders: ['cache-control', 'last-modified', 'user-agent'], logResponseHeaders: [],
+      buffering: { requests: true, responses: true, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
       rollout: { targets: ['f6e5d4c3b2a1:80'], split: { percent: 20, allowlist: ['staff'] } },
     })
   })
@@ -59,10 +61,8 @@ describe('kamal-proxy state import', () => {
   it('names, per service, the options mproxy does not apply', () => {
     const dropped = Object.fromEntries(imported.dropped.map(({ service, options }) => [service, options.map((option) => option.split(' ')[0])]))
     expect(dropped).toEqual({
-      'app-web': ['--buffer-requests', '--buffer-responses', '--log-request-header'],
       'app-api': ['--read-target'],
-      fallback: ['--forward-headers'],
-      secure: ['--canonical-host', '--health-check-port', '--health-check-host', '--buffer-requests', '--max-request-body'],
+      secure: ['--health-check-port', '--health-check-host'],
     })
   })
 

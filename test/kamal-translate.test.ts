@@ -39,12 +39,13 @@ function service(overrides: Partial<ServiceStatus>): ServiceStatus {
     name: 'web', hosts: [], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: [], tls: false, tlsRedirect: false,
     certificates: [], healthCheck: { path: '/up', intervalMs: 1000, timeoutMs: 5000 }, drainTimeoutMs: 30000, drainWebSockets: false,
     targetTimeoutMs: 30000, excludeMetricsPaths: [], state: 'running', stopMessage: '', maxPauseMs: 30000, held: 0,
-    buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 }, ...overrides,
+    buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
+    forwardHeaders: false, logRequestHeaders: [], logResponseHeaders: [], ...overrides,
   }
 }
 
 describe('kamal-proxy deploy as an mproxy deploy request', () => {
-  it('translates the command line Kamal 2 sends for an app, logging the options mproxy does not apply', () => {
+  it('translates the command line Kamal 2 sends for an app', () => {
     // What `kamal deploy` runs: docker exec kamal-proxy kamal-proxy deploy app-web --target="<container>:80" ...
     expect(deploy([
       '--target=a1b2c3d4e5f6:80', '--host=app.example.com', '--tls', '--deploy-timeout=30s', '--drain-timeout=30s', '--buffer-requests', '--buffer-responses',
@@ -63,11 +64,27 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
       drainTimeoutMs: 30000,
       targetTimeoutMs: 30000,
       force: false,
-      ignoredOptions: [
-        '--buffer-requests (request and response buffering: not in mproxy yet)',
-        '--buffer-responses (request and response buffering: not in mproxy yet)',
-        '--log-request-header (request log headers: not in mproxy yet)',
-      ],
+      // With TLS, kamal-proxy does not trust the clients' X-Forwarded-* unless told to.
+      forwardHeaders: false,
+      logRequestHeaders: ['Cache-Control', 'Last-Modified', 'User-Agent'],
+      logResponseHeaders: [],
+      buffering: { requests: true, responses: true, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
+    })
+  })
+
+  it('trusts forwarding headers without TLS unless told not to, as kamal-proxy does', () => {
+    expect([[], ['--forward-headers=false'], ['--tls', '--host=a.test'], ['--tls', '--host=a.test', '--forward-headers']]
+      .map((line) => deploy(['--target=web:1', ...line]).forwardHeaders)).toEqual([true, false, false, true])
+  })
+
+  it('maps buffering, limits, the canonical host and logged headers', () => {
+    expect(deploy([
+      '--target=web:1', '--host=a.test,www.a.test', '--canonical-host=a.test', '--buffer-requests', '--max-request-body=1024',
+      '--buffer-responses', '--max-response-body=2048', '--buffer-memory=512', '--log-response-header=X-Runtime',
+    ])).toMatchObject({
+      canonicalHost: 'a.test',
+      logResponseHeaders: ['X-Runtime'],
+      buffering: { requests: true, responses: true, memoryBytes: 512, maxRequestBodyBytes: 1024, maxResponseBodyBytes: 2048 },
     })
   })
 
@@ -79,6 +96,8 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
     ])).toEqual({
       name: 'app-web', targets: ['web-1:3000', 'web-2:80'], hosts: ['a.test'], pathPrefixes: ['/api'], stripPathPrefix: false, scopeCookiePaths: true,
       tls: false, errorPagesPath: `${process.cwd()}/pages`, excludeMetricsPaths: ['/up', '/metrics'], healthCheck: { path: '/health', intervalMs: 250, timeoutMs: 2000 }, deployTimeoutMs: 60000, drainTimeoutMs: 0, targetTimeoutMs: 1500, force: true,
+      forwardHeaders: true, logRequestHeaders: [], logResponseHeaders: [],
+      buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
     })
   })
 
@@ -121,10 +140,6 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
   })
 
   it.each([
-    ['--max-request-body', ['--buffer-requests', '--max-request-body=1024'], '--max-request-body is not supported yet'],
-    ['--max-response-body', ['--buffer-responses', '--max-response-body=1024'], '--max-response-body is not supported yet'],
-    ['--canonical-host', ['--host=a.test,www.a.test', '--canonical-host=a.test'], '--canonical-host is not supported yet'],
-    ['--forward-headers', ['--forward-headers'], '--forward-headers is not supported yet'],
     ['--read-target', ['--read-target=replica:3000'], '--read-target is not supported by mproxy: read targets are not supported; every target gets every request'],
     ['--health-check-port', ['--health-check-port=8080'], "--health-check-port is not supported by mproxy: health checks go to the target's own port"],
     ['--health-check-host', ['--health-check-host=internal'], "--health-check-host is not supported by mproxy: health checks send the target's address as Host"],
@@ -142,19 +157,9 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
   })
 
   it('accepts, and names for the log, what changes nothing a client sees', () => {
-    expect(deploy(['--target=web:1', '--buffer-memory=2048', '--log-response-header=X-Runtime', '--writer-affinity-timeout=0', '--read-target-websockets']).ignoredOptions).toEqual([
-      '--buffer-memory (request and response buffering: not in mproxy yet)',
-      '--log-response-header (request log headers: not in mproxy yet)',
+    expect(deploy(['--target=web:1', '--writer-affinity-timeout=0', '--read-target-websockets']).ignoredOptions).toEqual([
       '--writer-affinity-timeout (read targets are not supported; every target gets every request)',
       '--read-target-websockets (read targets are not supported; every target gets every request)',
-    ])
-  })
-
-  it('has a row for every flag of a feature mproxy does not have yet', () => {
-    const pending = Object.entries(DEPLOY_FLAG_GAPS).filter(([, gap]) => gap?.kind === 'pending').map(([flag]) => flag).sort()
-    expect(pending).toEqual([
-      'buffer-memory', 'buffer-requests', 'buffer-responses', 'canonical-host', 'forward-headers',
-      'log-request-header', 'log-response-header', 'max-request-body', 'max-response-body',
     ])
   })
 })

@@ -35,6 +35,7 @@ describe('buildRouteTable', () => {
         name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], rolloutTargets: [], targetTimeoutMs: 30_000,
         drainWebSockets: false, excludeMetricsPaths: [], tlsRedirect: true, acmeChallenges: true, state: 'running', stopMessage: '', maxPauseMs: 30_000, healthCheckPath: '/up', errorPages: {},
         buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
+        canonicalHost: '', forwardHeaders: false, logRequestHeaders: [], logResponseHeaders: [],
       }],
       ...tls,
     })
@@ -50,5 +51,14 @@ describe('buildRouteTable', () => {
     const spec = { ...normalizeServiceSpec({ name: 'web', targets: ['a:1'], healthCheck: { path: '/health?full=1' } }), state: 'stopped' as const, stopMessage: 'Back soon' }
     const [routed] = buildRouteTable(1, [{ ...service([['a:1', 'healthy']]), spec, errorPages: { 503: '<p>{{ .Message }}</p>' } }], NO_TLS).services
     expect(routed).toMatchObject({ state: 'stopped', stopMessage: 'Back soon', healthCheckPath: '/health?full=1', errorPages: { 503: '<p>{{ .Message }}</p>' } })
+  })
+
+  it('carries the redirect and header options', () => {
+    const spec = normalizeServiceSpec({
+      name: 'web', hosts: ['app.test', 'www.app.test'], targets: ['a:1'], canonicalHost: 'app.test', forwardHeaders: true,
+      logRequestHeaders: ['CF-Ray'], logResponseHeaders: ['Cache-Control'],
+    })
+    const [routed] = buildRouteTable(1, [{ ...service([['a:1', 'healthy']]), spec }], NO_TLS).services
+    expect(routed).toMatchObject({ canonicalHost: 'app.test', forwardHeaders: true, logRequestHeaders: ['cf-ray'], logResponseHeaders: ['cache-control'] })
   })
 })

@@ -3,12 +3,13 @@
  * that name the client's address, scheme, host or port are replaced or removed for an untrusted
  * peer, whatever their case and however often they were sent. Behind a `--trusted-proxy` the
  * X-Forwarded-* values it sends are kept, and X-Forwarded-For is appended to (README, "Routing
- * and headers"; `run --help`: "whose X-Forwarded-* headers are kept").
+ * and headers"; `run --help`: "whose X-Forwarded-* headers are kept"); the same for any peer of a
+ * service deployed with `--forward-headers`.
  *
  * Requests are written by hand, so header case and repetition are exactly as listed, and the app
  * answers with its raw header list, so repeated headers are not merged before they are compared.
  */
-import { startBackend, startProxy } from './helpers'
+import { openUpgrade, startBackend, startProxy } from './helpers'
 import { rawRequest } from './raw-http'
 
 const HOST = 'app.test:8080'
@@ -55,9 +56,9 @@ async function startHeaderEcho(): Promise<{ address: string }> {
   })
 }
 
-async function headersSeenByApp(port: number, lines: RawHeaders): Promise<RawHeaders> {
+async function headersSeenByApp(port: number, lines: RawHeaders, host = HOST): Promise<RawHeaders> {
   const head = lines.map(([name, value]) => `${name}: ${value}\r\n`).join('')
-  const response = await rawRequest(port, `GET /raw-headers HTTP/1.1\r\nHost: ${HOST}\r\n${head}Connection: close\r\n\r\n`)
+  const response = await rawRequest(port, `GET /raw-headers HTTP/1.1\r\nHost: ${host}\r\n${head}Connection: close\r\n\r\n`)
   if (response.status !== 200) throw new Error(`the proxy answered ${response.status}: ${response.body.toString().slice(0, 200)}`)
   return JSON.parse(response.body.toString()) as RawHeaders
 }
@@ -124,3 +125,71 @@ describe('client-supplied forwarding headers', () => {
     expect(valuesOf(seen, 'x-forwarded-host')).toEqual(['www.example.com'])
   })
 })
+
+describe('--forward-headers', () => {
+  /** What a CDN in front of the proxy says about the client. */
+  const FROM_CDN: RawHeaders = [
+    ['X-Forwarded-For', '203.0.113.7'],
+    ['x-forwarded-for', '198.51.100.9'],
+    ['X-Forwarded-Proto', 'https'],
+    ['X-Forwarded-Host', 'www.example.com'],
+    ['X-Real-IP', '203.0.113.7'],
+    ['X-Request-Start', 't=1700000000000'],
+  ]
+
+  it('keeps the forwarding headers of any client for that service only, appending the peer to X-Forwarded-For', async () => {
+    const backend = await startHeaderEcho()
+    const proxy = await startProxy({ workers: 1 })
+    await proxy.deploy([backend.address], ['--host', 'behind-cdn.test', '--forward-headers'])
+    await proxy.deploy([backend.address], ['--host', 'direct.test'])
+
+    const trusting = await headersSeenByApp(proxy.port, FROM_CDN, 'behind-cdn.test')
+    const direct = await headersSeenByApp(proxy.port, FROM_CDN, 'direct.test')
+
+    const forwarding = (seen: RawHeaders) => Object.fromEntries(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'x-request-start']
+      .map((name) => [name, valuesOf(seen, name)]))
+    expect(forwarding(trusting)).toEqual({
+      'x-forwarded-for': ['203.0.113.7, 198.51.100.9, 127.0.0.1'],
+      'x-forwarded-proto': ['https'],
+      'x-forwarded-host': ['www.example.com'],
+      'x-real-ip': ['203.0.113.7'],
+      'x-request-start': ['t=1700000000000'],
+    })
+    expect(forwarding(direct)).toEqual({
+      'x-forwarded-for': ['127.0.0.1'],
+      'x-forwarded-proto': ['http'],
+      'x-forwarded-host': ['direct.test'],
+      'x-real-ip': [],
+      'x-request-start': [expect.stringMatching(/^t=\d{13}$/)],
+    })
+    // The request id is read once per request, even when the head is read twice.
+    expect(valuesOf(trusting, 'x-request-id')).toEqual([expect.stringMatching(/^[0-9a-f-]{36}$/)])
+    const services = Object.fromEntries((await proxy.list()).services.map((service) => [service.name, service.forwardHeaders]))
+    expect(services).toEqual({ 'behind-cdn.test': true, 'direct.test': false })
+  })
+
+  it('computes what the client did not say', async () => {
+    const backend = await startHeaderEcho()
+    const proxy = await startProxy({ workers: 1 })
+    await proxy.deploy([backend.address], ['--forward-headers'])
+
+    const seen = await headersSeenByApp(proxy.port, [])
+
+    expect(valuesOf(seen, 'x-forwarded-for')).toEqual(['127.0.0.1'])
+    expect(valuesOf(seen, 'x-forwarded-proto')).toEqual(['http'])
+    expect(valuesOf(seen, 'x-forwarded-host')).toEqual([HOST])
+  })
+
+  it('applies to WebSocket upgrades', async () => {
+    const seen: Array<Record<string, unknown>> = []
+    const backend = await startBackend()
+    backend.server.on('upgrade', (req) => seen.push(req.headers))
+    const proxy = await startProxy({ workers: 1 })
+    await proxy.deploy([backend.address], ['--forward-headers'])
+
+    const upgraded = await openUpgrade(proxy.port, { headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } })
+    upgraded.socket.destroy()
+    expect(seen[0]).toMatchObject({ 'x-forwarded-for': '203.0.113.7, 127.0.0.1', 'x-forwarded-proto': 'https' })
+  })
+})
+

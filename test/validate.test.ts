@@ -1,5 +1,5 @@
 import { InvalidHostError, InvalidOptionError, InvalidTargetError } from '../src/errors'
-import { normalizeHost, normalizeTarget, splitList, splitTarget, validatePath, validateServiceName } from '../src/lib/validate'
+import { normalizeHeaderName, normalizeHost, normalizeTarget, splitList, splitTarget, validatePath, validateServiceName } from '../src/lib/validate'
 import { DEFAULT_SERVICE_NAME, normalizeServiceSpec } from '../src/options'
 
 describe('normalizeTarget', () => {
@@ -117,6 +117,9 @@ describe('normalizeServiceSpec', () => {
       stopMessage: '',
       maxPauseMs: 30_000,
       buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
+      forwardHeaders: false,
+      logRequestHeaders: [],
+      logResponseHeaders: [],
     })
   })
 
@@ -131,6 +134,12 @@ describe('normalizeServiceSpec', () => {
     ['automatic certificates for a wildcard host', { hosts: ['*.a.com'], tls: true }, /wildcard/],
     ['a metrics path with a query', { excludeMetricsPaths: ['/up?x=1'] }, /^invalid metrics path "\/up\?x=1": expected a path such as \/up, without a query$/],
     ['a relative metrics path', { excludeMetricsPaths: ['up'] }, /invalid metrics path "up"/],
+    ['a canonical host that is not one of the hosts', { hosts: ['a.com', 'www.a.com'], canonicalHost: 'b.com' },
+      /^canonical host b\.com is not one of the service's hosts \(a\.com, www\.a\.com\)$/],
+    ['a wildcard canonical host', { canonicalHost: '*.a.com' }, /^invalid canonical host "\*\.a\.com": redirects need one host name/],
+    ['a canonical host that is no host name', { canonicalHost: 'a b' }, /^invalid host "a b"/],
+    ['a logged header that is no header name', { logRequestHeaders: ['X Bad'] }, /^invalid header name "X Bad" for --log-request-header$/],
+    ['two logged headers that make the same field', { logResponseHeaders: ['X-A', 'x_a'] }, /^--log-response-header x-a and x_a would be logged as the same field$/],
   ])('refuses %s', (_case, input, message) => {
     expect(() => normalizeServiceSpec({ targets: ['web:3000'], ...input })).toThrow(message)
   })
@@ -138,6 +147,19 @@ describe('normalizeServiceSpec', () => {
   it('turns TLS on with certificate files, redirecting HTTP by default', () => {
     const spec = normalizeServiceSpec({ targets: ['web:3000'], hosts: ['a.com'], tlsCertificatePath: '/c.pem', tlsPrivateKeyPath: '/k.pem' })
     expect(spec).toMatchObject({ tls: true, tlsRedirect: true, tlsCertificatePath: '/c.pem', tlsPrivateKeyPath: '/k.pem' })
+  })
+
+  it.each([
+    ['one of its hosts, normalized', { hosts: ['a.com', 'www.a.com'], canonicalHost: 'A.com.' }, 'a.com'],
+    ['any host when it has none', {}, 'b.com'],
+  ])('takes a canonical host that is %s', (_case, input, expected) => {
+    expect(normalizeServiceSpec({ targets: ['web:3000'], canonicalHost: expected.toUpperCase(), ...input }).canonicalHost).toBe(expected)
+  })
+
+  it('leaves an empty canonical host out, and lower-cases and de-duplicates logged headers', () => {
+    const spec = normalizeServiceSpec({ targets: ['web:3000'], canonicalHost: '', logRequestHeaders: ['CF-Ray', 'cf-ray', 'X-Custom'], logResponseHeaders: ['Cache-Control'] })
+    expect(spec).not.toHaveProperty('canonicalHost')
+    expect(spec).toMatchObject({ logRequestHeaders: ['cf-ray', 'x-custom'], logResponseHeaders: ['cache-control'] })
   })
 
   it.each([
@@ -192,6 +214,16 @@ describe('normalizeServiceSpec', () => {
     ['a NaN drain timeout', { targets: ['web:1'], drainTimeoutMs: Number.NaN }, InvalidOptionError],
   ])('refuses %s', (_case, input, errorClass) => {
     expect(() => normalizeServiceSpec(input)).toThrow(errorClass)
+  })
+})
+
+describe('normalizeHeaderName', () => {
+  it.each([['X-Custom', 'x-custom'], [' CF-Ray ', 'cf-ray'], ['x_odd.name~1', 'x_odd.name~1']])('takes %j as %j', (input, expected) => {
+    expect(normalizeHeaderName(input, '--log-request-header')).toBe(expected)
+  })
+
+  it.each(['', 'a b', 'x:y', 'x"y', 'é'])('refuses %j', (input) => {
+    expect(() => normalizeHeaderName(input, '--log-request-header')).toThrow(InvalidOptionError)
   })
 })
 

@@ -32,6 +32,8 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     '<%= config.bin %> deploy api-1:4000 --host app.example.com --path-prefix /api',
     '<%= config.bin %> deploy web-2:3000 --host app.example.com --error-pages ./public/proxy-pages',
     '<%= config.bin %> deploy web-4:3000 --host app.example.com --buffer-requests --max-request-body 50MB',
+    '<%= config.bin %> deploy web-1:3000 --host example.com --host www.example.com --canonical-host example.com --ssl',
+    '<%= config.bin %> deploy web-1:3000 --host app.example.com --forward-headers --log-request-header CF-Ray --log-response-header Cache-Control',
   ]
 
   static override strict = false
@@ -50,6 +52,10 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     'tls-private-key-path': Flags.string({ description: 'PEM private key of --tls-certificate-path [default: none]', helpValue: 'FILE' }),
     'tls-redirect': Flags.string({ description: 'With TLS, redirect plain HTTP to HTTPS; --tls-redirect=false keeps HTTP working', options: ['true', 'false'], default: 'true' }),
     'error-pages': Flags.string({ description: 'Directory of <status>.html pages (503.html, 502.html, ...) to answer with instead of the built-in ones when mproxy itself answers for this service; {{ .Message }} in a page is the text of mproxy stop --message (HTML-escaped), no other template syntax is supported; each page at most 64 KiB; read now and at each start [default: the built-in pages]', helpValue: 'DIR' }),
+    'canonical-host': Flags.string({ description: 'Redirect (301) requests for the other hosts to this one, path and query kept; must be one of --host (any name when there is none) [default: none]', helpValue: 'HOST' }),
+    'forward-headers': Flags.boolean({ description: "Trust the clients' X-Forwarded-For/-Proto/-Host (and other forwarding headers): keep them, appending the peer to X-Forwarded-For, for an app behind a CDN or load balancer. Off, they are replaced unless the peer is a --trusted-proxy [default: false]" }),
+    'log-request-header': Flags.string({ description: 'Request header to add to the access log lines, as req_<name> (lower case, - as _); repeatable or comma-separated [default: none]', multiple: true, helpValue: 'HEADER' }),
+    'log-response-header': Flags.string({ description: 'Response header to add to the access log lines, as resp_<name>; repeatable or comma-separated [default: none]', multiple: true, helpValue: 'HEADER' }),
     'health-check-path': Flags.string({ description: 'Path probed with GET; any 2xx is healthy', default: DEFAULT_HEALTH_CHECK_PATH, helpValue: 'PATH' }),
     'health-check-interval': duration('Time between health checks', DEFAULT_HEALTH_CHECK_INTERVAL_MS),
     'health-check-timeout': duration('Time one health check may take', DEFAULT_HEALTH_CHECK_TIMEOUT_MS),
@@ -86,6 +92,10 @@ Health-checks the new targets, switches all workers to them once healthy, then w
       tlsCertificatePath: absolute(flags['tls-certificate-path']),
       tlsPrivateKeyPath: absolute(flags['tls-private-key-path']),
       errorPagesPath: absolute(flags['error-pages']),
+      canonicalHost: flags['canonical-host'],
+      forwardHeaders: flags['forward-headers'],
+      logRequestHeaders: splitList(flags['log-request-header']),
+      logResponseHeaders: splitList(flags['log-response-header']),
       healthCheck: {
         path: flags['health-check-path'],
         intervalMs: parseDuration(flags['health-check-interval'], 'health check interval'),

@@ -55,11 +55,17 @@ export default class List extends BaseCommand {
   }
 }
 
-/** `app.test,www.test` for a whole host; `app.test/api` with a prefix; `*` for any host. */
-function describeRoutes({ hosts, pathPrefixes }: ServiceStatus): string {
-  const names = hosts.length > 0 ? hosts : ['*']
-  if (pathPrefixes.length === 1 && pathPrefixes[0] === '/') return names.join(',')
-  return names.flatMap((host) => pathPrefixes.map((prefix) => `${host}${prefix}`)).join(',')
+/**
+ * `app.test,www.test` for a whole host; `app.test/api` with a prefix; `*` for any host; the
+ * canonical host marked `app.test(canonical)` (listed after `*` when every host goes to it).
+ */
+function describeRoutes({ hosts, pathPrefixes, canonicalHost }: ServiceStatus): string {
+  const names = hosts.length > 0 ? hosts : canonicalHost ? ['*', canonicalHost] : ['*']
+  const whole = pathPrefixes.length === 1 && pathPrefixes[0] === '/'
+  return names.flatMap((host) => {
+    const mark = host === canonicalHost ? '(canonical)' : ''
+    return whole ? [`${host}${mark}`] : pathPrefixes.map((prefix) => `${host}${prefix}${mark}`)
+  }).join(',')
 }
 
 /** `web-3:3000 (rollout 10%)` for a rollout target. */

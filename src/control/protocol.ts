@@ -34,6 +34,13 @@ export interface DeployRequest {
   tlsPrivateKeyPath?: string
   /** Absolute path of a directory of `<status>.html` pages; none: the built-in pages. */
   errorPagesPath?: string
+  /** Default none: other hosts of the service are served, not redirected. */
+  canonicalHost?: string
+  /** Default false: the client's X-Forwarded-* headers are replaced (unless from a trusted proxy). */
+  forwardHeaders?: boolean
+  /** Default none. */
+  logRequestHeaders?: string[]
+  logResponseHeaders?: string[]
   healthCheck: Partial<HealthCheckOptions>
   deployTimeoutMs?: number
   drainTimeoutMs?: number

@@ -45,6 +45,13 @@ export interface RouteService {
   errorPages: Record<string, string>
   /** Body buffering and size limits (see ServiceSpec). */
   buffering: BufferingOptions
+  /** Redirect requests for its other hosts to this one; '' for none. */
+  canonicalHost: string
+  /** Trust the client's X-Forwarded-* headers, whoever the peer is. */
+  forwardHeaders: boolean
+  /** Headers logged in its access log lines (lower case). */
+  logRequestHeaders: string[]
+  logResponseHeaders: string[]
 }
 
 /** A certificate workers select by SNI for these hosts (exact or `*.` wildcard). */
@@ -202,6 +209,10 @@ const routeTable = v.object({
       maxRequestBodyBytes: v.number(),
       maxResponseBodyBytes: v.number(),
     }),
+    canonicalHost: v.string(),
+    forwardHeaders: v.boolean(),
+    logRequestHeaders: v.array(v.string()),
+    logResponseHeaders: v.array(v.string()),
   })),
   certificates: v.optional(v.array(routeCertificate)),
   acmeThumbprint: v.string(),

@@ -84,6 +84,8 @@ function checkDeploy({ values, changed }: ParsedFlags<ReturnType<typeof deployFl
     canonicalHost: values['canonical-host'],
   })
   if (problem) throw new CommandLineError(problem)
+  // Not given: trusted without TLS (a load balancer in front terminates it), not with it.
+  if (!changed.has('forward-headers')) values['forward-headers'] = !values.tls
 }
 
 const noFlags = () => ({})

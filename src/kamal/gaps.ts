@@ -1,39 +1,25 @@
 /**
- * Everything kamal-proxy has that mproxy does not, or not yet: each flag and command concerned,
- * in this one file. The command line accepts and checks them all as kamal-proxy does; the
- * translation (translate.ts) then looks here for any flag whose value differs from
- * kamal-proxy's default:
+ * Everything kamal-proxy has that mproxy does not: each flag concerned, in this one file. The
+ * command line accepts and checks them all as kamal-proxy does; the translation (translate.ts)
+ * then looks here for any flag whose value differs from kamal-proxy's default:
  *
- * - `refuse`: the command fails with one line (`--canonical-host is not supported yet`), nothing changed;
+ * - `refuse`: the command fails with one line (`--read-target is not supported by mproxy: ...`),
+ *   nothing changed;
  * - `ignore`: accepted, and the proxy logs that it was not applied. Only for values that change
- *   nothing a client sees here, mostly because Kamal sends them on every deploy
- *   (`--buffer-requests --buffer-responses --log-request-header=...`).
- *
- * `pending` rows name the mproxy feature that is being built. When one lands, map its flags in
- * translate.ts and delete its rows here.
+ *   nothing a client sees here.
  */
 import type { DeployFlagName, RolloutDeployFlags, RunFlags } from './commands'
 
-export type PendingFeature =
-  | 'canonical host redirects'
-  | 'forwarded headers'
-  | 'request log headers'
+export interface Gap {
+  why: string
+  whenUsed: 'refuse' | 'ignore'
+}
 
-export type Gap =
-  | { kind: 'pending'; feature: PendingFeature; whenUsed: 'refuse' | 'ignore' }
-  | { kind: 'unsupported'; why: string; whenUsed: 'refuse' | 'ignore' }
-
-const pending = (feature: PendingFeature, whenUsed: 'refuse' | 'ignore' = 'refuse'): Gap => ({ kind: 'pending', feature, whenUsed })
-const unsupported = (why: string, whenUsed: 'refuse' | 'ignore' = 'refuse'): Gap => ({ kind: 'unsupported', why, whenUsed })
+const unsupported = (why: string, whenUsed: 'refuse' | 'ignore' = 'refuse'): Gap => ({ why, whenUsed })
 
 const NO_READ_TARGETS = 'read targets are not supported; every target gets every request'
 
 export const DEPLOY_FLAG_GAPS: Partial<Record<DeployFlagName, Gap>> = {
-  'canonical-host': pending('canonical host redirects'),
-  'forward-headers': pending('forwarded headers'),
-  // Kamal sends --log-request-header=Cache-Control,Last-Modified,User-Agent on every deploy.
-  'log-request-header': pending('request log headers', 'ignore'),
-  'log-response-header': pending('request log headers', 'ignore'),
   'read-target': unsupported(NO_READ_TARGETS),
   // Only about read targets, which are refused.
   'writer-affinity-timeout': unsupported(NO_READ_TARGETS, 'ignore'),
@@ -55,12 +41,12 @@ export const RUN_FLAG_GAPS: Partial<Record<keyof RunFlags & string, Gap>> = {
   http3: unsupported('Node serves no HTTP/3 (QUIC)'),
 }
 
-/** The one-line refusal of a flag: `--error-pages is not supported yet`. */
+/** The one-line refusal of a flag: `--read-target is not supported by mproxy: ...`. */
 export function refusal(subject: string, gap: Gap): string {
-  return gap.kind === 'pending' ? `${subject} is not supported yet` : `${subject} is not supported by mproxy: ${gap.why}`
+  return `${subject} is not supported by mproxy: ${gap.why}`
 }
 
 /** How an ignored flag is named in the proxy's log. */
 export function ignoredNote(flag: string, gap: Gap): string {
-  return gap.kind === 'pending' ? `--${flag} (${gap.feature}: not in mproxy yet)` : `--${flag} (${gap.why})`
+  return `--${flag} (${gap.why})`
 }

@@ -151,6 +151,10 @@ function toSpec(row: KamalService, imported: readonly ServiceSpec[]): ServiceSpe
     ...tls,
     ...(options.error_page_path && { errorPagesPath: path.resolve(options.error_page_path) }),
     excludeMetricsPaths: options.exclude_metrics_paths ?? [],
+    ...(options.canonical_host && { canonicalHost: options.canonical_host }),
+    forwardHeaders: target.forward_headers === true,
+    logRequestHeaders: target.log_request_headers ?? [],
+    logResponseHeaders: target.log_response_headers ?? [],
     buffering: {
       requests: target.buffer_requests === true,
       responses: target.buffer_responses === true,
@@ -194,17 +198,12 @@ function droppedOptions(row: KamalService): string[] {
   const health = target.health_check_config ?? {}
   const differs: [DeployFlagName, boolean][] = [
     ['tls-on-demand-url', !!options.tls_on_demand_url],
-    ['canonical-host', !!options.canonical_host],
     ['read-target', !empty(row.active_readers) || !empty(row.rollout_readers)],
     ['writer-affinity-timeout', options.writer_affinity_timeout !== undefined && BigInt(options.writer_affinity_timeout) !== KAMAL_DEFAULTS.writerAffinityTimeout],
     ['read-target-websockets', options.read_targets_accept_websockets === true],
     ['client-ip-header', !!options.client_ip_header],
     ['health-check-port', !!health.port],
     ['health-check-host', !!health.host],
-    ['log-request-header', !empty(target.log_request_headers)],
-    ['log-response-header', !empty(target.log_response_headers)],
-    // Also kamal-proxy's default without TLS: mproxy keeps the headers of trusted proxies only.
-    ['forward-headers', target.forward_headers === true],
   ]
   return differs.filter(([, different]) => different).map(([name]) => ignoredNote(name, DEPLOY_FLAG_GAPS[name]!))
 }

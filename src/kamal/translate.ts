@@ -51,6 +51,10 @@ export function translateDeploy(command: Command<'deploy'>, context: DeployConte
     // The proxy reads the pages: a relative path means this command's directory.
     ...(flags['error-pages'] !== '' && { errorPagesPath: path.resolve(flags['error-pages']) }),
     ...(flags['exclude-metrics-path'].length > 0 && { excludeMetricsPaths: flags['exclude-metrics-path'] }),
+    ...(flags['canonical-host'] !== '' && { canonicalHost: flags['canonical-host'] }),
+    forwardHeaders: flags['forward-headers'],
+    logRequestHeaders: flags['log-request-header'],
+    logResponseHeaders: flags['log-response-header'],
     buffering: {
       requests: flags['buffer-requests'],
       responses: flags['buffer-responses'],

@@ -47,6 +47,13 @@ export function normalizeHost(input: string): string {
   return text
 }
 
+/** An HTTP header name (RFC 9110 token), in lower case. `what` names the option in the error. */
+export function normalizeHeaderName(input: string, what: string): string {
+  const name = input.trim().toLowerCase()
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw new InvalidOptionError(`invalid header name "${input}" for ${what}`)
+  return name
+}
+
 /** Splits repeated and comma-separated values (`--host a --host b,c`) into one list. */
 export function splitList(values: readonly string[] | undefined): string[] {
   return (values ?? []).flatMap((value) => value.split(',')).map((value) => value.trim()).filter(Boolean)

@@ -15,6 +15,7 @@ import { scopeCookies } from './cookie-scope'
 import { BUILT_IN_PAGES, type ErrorPages } from './error-pages'
 import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
 import type { ServiceMetrics } from './request-metrics'
+import type { HeaderLog, HeaderValues } from './header-log'
 import { hostOnly } from './router'
 
 const EXCHANGE = Symbol('mproxy.exchange')
@@ -50,6 +51,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   pages: ErrorPages = BUILT_IN_PAGES
   /** While a paused service holds it: when its max pause ends (performance.now() time). */
   heldUntil = 0
+  /** The headers its service logs, if any. */
+  headerLog: HeaderLog | undefined = undefined
+  /** The response head's headers, once there is one (the upstream's, or mproxy's redirect). */
+  responseHeaders: HeaderValues | undefined = undefined
   targetTimeoutMs = 0
   /** Body buffering and size limits of its service; undefined for a service without any (most). */
   bodyRules: BufferingOptions | undefined = undefined
@@ -133,6 +138,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
       headers['set-cookie'] = scopeCookies(headers['set-cookie'], this.cookiePrefix, hostOnly(this.host))
     }
     res.writeHead(statusCode, statusMessage || undefined, clientResponseHeaders(headers, close) as unknown as string[])
+    this.responseHeaders = headers
     this.responded = true
   }
 

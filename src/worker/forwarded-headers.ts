@@ -11,7 +11,9 @@
  *   `Transfer-Encoding` goes too: the upstream client frames the body itself.
  * - `Expect` goes: the worker's server has already answered `100 Continue`.
  * - What a client says about where a request came from (`Forwarded`, `X-Forwarded-*`,
- *   `X-Real-IP`, ...) is dropped unless the peer is a trusted proxy; mproxy sets its own.
+ *   `X-Real-IP`, ...) is dropped unless it is trusted (the peer is a `--trusted-proxy`, or the
+ *   service was deployed with `--forward-headers`); mproxy sets its own. Trusted values are
+ *   kept, and X-Forwarded-For is appended to.
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
@@ -31,8 +33,8 @@ export interface ForwardingContext {
   /** The peer address (see `clientAddress`). */
   client: string
   encrypted: boolean
-  /** Peers whose forwarding headers are kept and appended to; everyone else's are replaced. */
-  trustedProxies: BlockList | undefined
+  /** The client's forwarding headers are kept and appended to; otherwise they are replaced. */
+  trusted: boolean
   /** When the request arrived, in ms since the epoch: sent as `X-Request-Start: t=<ms>`. */
   receivedAtMs: number
 }
@@ -55,14 +57,17 @@ export function clientAddress(req: IncomingMessage): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address
 }
 
-export function isTrusted(ctx: ForwardingContext): boolean {
-  return ctx.trustedProxies !== undefined && ctx.client !== '' &&
-    ctx.trustedProxies.check(ctx.client, ctx.client.includes(':') ? 'ipv6' : 'ipv4')
+/** Whether `client` (see `clientAddress`) is one of the `--trusted-proxy` networks. */
+export function isTrustedProxy(client: string, trustedProxies: BlockList | undefined): boolean {
+  return trustedProxies !== undefined && client !== '' && trustedProxies.check(client, client.includes(':') ? 'ipv6' : 'ipv4')
 }
 
-/** Reads a request's raw headers (`req.rawHeaders`) into `head`. */
+/**
+ * Reads a request's raw headers (`req.rawHeaders`) into `head`. A second pass over the same
+ * request (to trust what the first dropped) keeps the request id the first one generated.
+ */
 export function readRequestHead(raw: readonly string[], ctx: ForwardingContext, head: RequestHead): void {
-  const trusted = isTrusted(ctx)
+  const trusted = ctx.trusted
   const out: string[] = []
   let host = ''
   let requestId = ''
@@ -70,6 +75,7 @@ export function readRequestHead(raw: readonly string[], ctx: ForwardingContext, 
   let forwardedFor = ''
   let keptProto = false
   let keptHost = false
+  let keptStart = false
   let connectionNames: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
@@ -91,15 +97,18 @@ export function readRequestHead(raw: readonly string[], ctx: ForwardingContext, 
       }
       keptProto ||= lower === 'x-forwarded-proto'
       keptHost ||= lower === 'x-forwarded-host'
+      keptStart ||= lower === 'x-request-start'
     }
     out.push(name, value)
   }
   if (connectionNames) removeNamed(out, connectionNames)
-  if (requestId === '') requestId = randomUUID()
+  if (requestId === '') requestId = head.requestId !== '' ? head.requestId : randomUUID()
   out.push('x-forwarded-for', forwardedFor === '' ? ctx.client : `${forwardedFor}, ${ctx.client}`)
   if (!keptProto) out.push('x-forwarded-proto', ctx.encrypted ? 'https' : 'http')
   if (!keptHost) out.push('x-forwarded-host', host)
-  out.push('x-request-id', requestId, 'x-request-start', `t=${ctx.receivedAtMs}`)
+  out.push('x-request-id', requestId)
+  // A trusted front proxy's start time is the earlier one: queue time includes its hop.
+  if (!keptStart) out.push('x-request-start', `t=${ctx.receivedAtMs}`)
   head.host = host
   head.requestId = requestId
   head.hasBody = hasBody
@@ -125,7 +134,7 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, close: boole
 
 /** The same rules for an upgrade, on `req.headers` (which http-proxy-3 forwards). */
 export function rewriteUpgradeHeaders(headers: IncomingHttpHeaders, ctx: ForwardingContext): string {
-  const trusted = isTrusted(ctx)
+  const trusted = ctx.trusted
   for (const name of Object.keys(headers)) {
     if (name === 'connection' || name === 'upgrade') continue
     if (HOP_BY_HOP.has(name) || (!trusted && CLIENT_CLAIMS.has(name))) delete headers[name]
@@ -139,7 +148,7 @@ export function rewriteUpgradeHeaders(headers: IncomingHttpHeaders, ctx: Forward
     requestId = randomUUID()
     headers['x-request-id'] = requestId
   }
-  headers['x-request-start'] = `t=${ctx.receivedAtMs}`
+  headers['x-request-start'] ??= `t=${ctx.receivedAtMs}`
   return requestId
 }
 

@@ -3,9 +3,10 @@
  * stream is one request; tls-proxy-server.ts adapts them). In order, for each request:
  *   1. read the head in one pass: Host, request id, whether a body follows, and the upstream
  *      headers (hop-by-hop and client claims dropped, X-Forwarded-*, X-Request-Id/-Start set)
- *   2. route: Host → service (404 page when nothing matches); for services with automatic
- *      certificates, ACME challenges are answered here; TLS services reached over plain HTTP
- *      are redirected to HTTPS
+ *   2. route: Host → service (404 page when nothing matches); a service that trusts its
+ *      clients' forwarding headers (--forward-headers) has the head read again with trust; for
+ *      services with automatic certificates, ACME challenges are answered here; TLS services
+ *      reached over plain HTTP, and other hosts than a service's canonical host, get one redirect
  *   3. a paused or stopped service: its health-check path is answered 200 here; a stopped
  *      service answers its 503 page, a paused one holds the request (see pause-gate.ts)
  *   4. pick a target of the service (round-robin over the slot its rollout cookie picks; 503
@@ -14,7 +15,8 @@
  *      buffering or size limits go through a BodyGuard here (body-guard.ts)
  *   5. when the client response closes: abort the upstream request if it is still running,
  *      release the in-flight count, count it in the metrics (with --metrics-port, unless its
- *      path is excluded), write one log line (unless --access-log=false)
+ *      path is excluded), write one log line (unless --access-log=false), with the headers the
+ *      service logs
  * Error pages are the service's own (deploy --error-pages) once a service is chosen.
  * WebSocket upgrades take steps 1, 2 and 4 (through http-proxy-3; a paused or stopped service
  * answers them 503) and stay in flight until the socket closes. Listeners are shared functions
@@ -27,10 +29,11 @@ import type { BlockList } from 'node:net'
 import { isoTime, logBufferedLine } from '../lib/logger'
 import { Exchange } from './exchange'
 import { sendErrorPage } from './error-pages'
-import { clientAddress, readRequestHead, rewriteUpgradeHeaders, type ForwardingContext } from './forwarded-headers'
+import { clientAddress, isTrustedProxy, readRequestHead, rewriteUpgradeHeaders, type ForwardingContext } from './forwarded-headers'
+import { redirectLocation } from './redirects'
 import type { ServiceRoute, WorkerRoutes } from './route-table'
 import { isExcludedPath, type ServiceMetrics } from './request-metrics'
-import { hostOnly, stripPrefix } from './router'
+import { stripPrefix } from './router'
 
 /** Above the 60 s idle timeout of common load balancers, so they never reuse a closed socket. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000
@@ -77,7 +80,8 @@ export function attachPipeline<S extends http.Server>(server: S, options: ProxyS
 
 function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, options: ProxyServerOptions, expectContinue: boolean): void {
   const exchange = new Exchange(req, res, performance.now(), clientAddress(req))
-  readRequestHead(req.rawHeaders, forwardingContext(exchange.client, options), exchange)
+  const forwarding = forwardingContext(exchange.client, options)
+  readRequestHead(req.rawHeaders, forwarding, exchange)
   exchange.expectContinue = expectContinue && exchange.hasBody
   res.on('close', options.accessLog ? onResponseCloseLogged : onResponseClose)
   const binding = options.routes.match(exchange.host, req.url!)
@@ -88,6 +92,12 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, opti
   const route = binding.service
   exchange.service = route.name
   exchange.pages = route.pages
+  exchange.headerLog = route.headerLog
+  // Routing needs the Host the first pass reads: only services that trust every client pay for a second.
+  if (route.forwardHeaders && !forwarding.trusted) {
+    forwarding.trusted = true
+    readRequestHead(req.rawHeaders, forwarding, exchange)
+  }
   if (binding.prefix !== '/' && route.stripPathPrefix) {
     exchange.path = stripPrefix(req.url!, binding.prefix)
     if (route.scopeCookiePaths) exchange.cookiePrefix = binding.prefix
@@ -97,8 +107,9 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, opti
   // (a pause that holds the request, a retry): the one start, ended in endExchange.
   if (route.metrics !== undefined && !isExcludedPath(exchange.path, route.excludeMetricsPaths)) countRequest(exchange, route.metrics)
   exchange.bodyRules = route.bodyRules
-  if (route.acmeChallenges && req.url!.startsWith(ACME_CHALLENGE_PATH)) answerChallenge(req, res, options.routes.acmeThumbprint)
-  else if (route.tlsRedirect && !options.encrypted) redirectToHttps(req, res, options.httpsPort())
+  if (route.acmeChallenges && req.url!.startsWith(ACME_CHALLENGE_PATH)) return answerChallenge(req, res, options.routes.acmeThumbprint)
+  const location = redirectLocation(route, exchange.host, req.url!, options.encrypted, options.httpsPort)
+  if (location !== undefined) redirect(exchange, location)
   else if (route.state === 'running') route.dispatch(exchange)
   else serveUnavailable(route, exchange)
 }
@@ -131,7 +142,7 @@ function countRequest(exchange: Exchange, metrics: ServiceMetrics | undefined): 
 }
 
 function forwardingContext(client: string, options: ProxyServerOptions): ForwardingContext {
-  return { client, encrypted: options.encrypted, trustedProxies: options.trustedProxies, receivedAtMs: Date.now() }
+  return { client, encrypted: options.encrypted, trusted: isTrustedProxy(client, options.trustedProxies), receivedAtMs: Date.now() }
 }
 
 /**
@@ -147,14 +158,11 @@ function answerChallenge(req: http.IncomingMessage, res: http.ServerResponse, th
   res.end(body)
 }
 
-function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number): void {
-  res.writeHead(301, { location: httpsLocation(req, httpsPort), 'content-length': 0 })
-  res.end()
-}
-
-function httpsLocation(req: http.IncomingMessage, httpsPort: number): string {
-  const host = hostOnly(req.headers.host ?? '')
-  return `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}`
+function redirect(exchange: Exchange, location: string): void {
+  const headers = { location, 'content-length': '0' }
+  exchange.responseHeaders = headers
+  exchange.res.writeHead(301, headers)
+  exchange.res.end()
 }
 
 /** The one place a request leaves flight: its client response closed, finished or cut. */
@@ -190,9 +198,11 @@ function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, 
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
     return
   }
-  if (route.tlsRedirect && !options.encrypted) {
+  const location = redirectLocation(route, req.headers.host ?? '', req.url!, options.encrypted, options.httpsPort)
+  if (location !== undefined) {
     route.metrics?.count(req.method, 301)
-    socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${httpsLocation(req, options.httpsPort())}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    // Latin-1, as Node writes header values: the request target goes back byte for byte.
+    socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${location}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, 'latin1')
     return
   }
   const target = route.state === 'running' ? route.pick(req.headers.cookie) : undefined
@@ -201,11 +211,13 @@ function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, 
     socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
     return
   }
-  rewriteUpgradeHeaders(req.headers, forwardingContext(clientAddress(req), options))
+  const forwarding = forwardingContext(clientAddress(req), options)
+  forwarding.trusted ||= route.forwardHeaders
+  rewriteUpgradeHeaders(req.headers, forwarding)
   // http-proxy-3 sends req.url upstream; the access line at close logs the path the app saw.
   if (binding.prefix !== '/' && route.stripPathPrefix) req.url = stripPrefix(req.url!, binding.prefix)
   const metrics = route.metrics !== undefined && !isExcludedPath(req.url!, route.excludeMetricsPaths) ? route.metrics : undefined
-  target.ws(req, socket, head, route.name, metrics)
+  target.ws(req, socket, head, route.name, route.headerLog, metrics)
 }
 
 /** Written by hand rather than with JSON.stringify of an object: this runs for every request. */
@@ -216,5 +228,6 @@ function logRequest(exchange: Exchange): void {
   logBufferedLine(`{"time":"${isoTime()}","level":"info","msg":"request","service":${JSON.stringify(exchange.service)}` +
     `,"target":"${exchange.target}","method":${JSON.stringify(req.method ?? '')},"host":${JSON.stringify(exchange.host)}` +
     `,"path":${JSON.stringify(req.url ?? '')},"status":${status},"duration":${duration},"bytes":${exchange.bytes}` +
-    `,"client":"${exchange.client}","requestId":${JSON.stringify(exchange.requestId)},"proto":"HTTP/${req.httpVersion}"}\n`)
+    `,"client":"${exchange.client}","requestId":${JSON.stringify(exchange.requestId)},"proto":"HTTP/${req.httpVersion}"` +
+    `${exchange.headerLog === undefined ? '' : exchange.headerLog.fields(req.rawHeaders, exchange.responseHeaders)}}\n`)
 }

@@ -11,10 +11,12 @@ import { BUILT_IN_PAGES, ErrorPages, sendErrorPage } from './error-pages'
 import { PauseGate, type GatedRoute } from './pause-gate'
 import type { RequestMetrics, ServiceMetrics } from './request-metrics'
 import { inRollout, rolloutCookie, type RolloutSplit } from './rollout-split'
+import { HeaderLog } from './header-log'
+import { urlHost, type RedirectRules } from './redirects'
 import { Router, type Binding } from './router'
 import { TargetProxy, type TargetProxyEvents, type UpstreamSettings } from './target-proxy'
 
-export class ServiceRoute implements GatedRoute {
+export class ServiceRoute implements GatedRoute, RedirectRules {
   readonly name: string
   readonly hosts: readonly string[]
   readonly pathPrefixes: readonly string[]
@@ -36,6 +38,11 @@ export class ServiceRoute implements GatedRoute {
   readonly excludeMetricsPaths: readonly string[]
   /** Its buffering options when any applies (buffering on, or a size limit), else undefined. */
   readonly bodyRules: BufferingOptions | undefined
+  readonly canonicalHost: string
+  /** The client's forwarding headers are trusted, whoever the peer is. */
+  readonly forwardHeaders: boolean
+  /** Extra access log fields; undefined when the service logs no header. */
+  readonly headerLog: HeaderLog | undefined
   readonly #targets: TargetProxy[]
   readonly #rolloutTargets: TargetProxy[]
   readonly #rolloutSplit: RolloutSplit | undefined
@@ -62,6 +69,9 @@ export class ServiceRoute implements GatedRoute {
     const { buffering } = service
     const anyRule = buffering.requests || buffering.responses || buffering.maxRequestBodyBytes > 0 || buffering.maxResponseBodyBytes > 0
     this.bodyRules = anyRule ? buffering : undefined
+    this.canonicalHost = urlHost(service.canonicalHost)
+    this.forwardHeaders = service.forwardHeaders
+    this.headerLog = HeaderLog.for(service.logRequestHeaders, service.logResponseHeaders)
     this.#targets = targets
     this.#rolloutTargets = rolloutTargets
     this.#rolloutSplit = rolloutTargets.length > 0 ? service.rolloutSplit : undefined

@@ -15,6 +15,7 @@ import { isPoolableTarget, sendOneOffRequest } from './one-off-request'
 import { uploadBody, type UpstreamBody } from './upload-body'
 import { type Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
+import type { HeaderLog, HeaderValues } from './header-log'
 import { InflightList } from './inflight-list'
 import { classifyProxyError, isRetryable, upstreamErrorKind } from './proxy-errors'
 import type { ServiceMetrics } from './request-metrics'
@@ -28,6 +29,9 @@ const CONNECT_TIMEOUT_MS = 10_000
 /** On an upgraded client socket: where its upstream errors are counted. */
 const UPGRADE_METRICS = Symbol('mproxy.upgradeMetrics')
 type MeteredSocket = Duplex & { [UPGRADE_METRICS]?: ServiceMetrics }
+/** On an upgrade whose service logs response headers: the upstream's 101 headers, once received. */
+const UPGRADE_RESPONSE_HEADERS = Symbol('mproxy.upgradeResponseHeaders')
+type UpgradeRequest = http.IncomingMessage & { [UPGRADE_RESPONSE_HEADERS]?: HeaderValues | null }
 
 type WsProxy = ReturnType<typeof createProxyServer<typeof http.IncomingMessage, typeof http.ServerResponse, Error>>
 
@@ -160,7 +164,7 @@ export class TargetProxy implements ExchangeOwner {
   }
 
   /** Proxies an upgrade; `metrics` counts it in flight until it closes, then as a 101. */
-  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, service: string, metrics?: ServiceMetrics): void {
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, service: string, headerLog: HeaderLog | undefined, metrics?: ServiceMetrics): void {
     const startedAt = performance.now()
     if (metrics) {
       metrics.start()
@@ -175,8 +179,9 @@ export class TargetProxy implements ExchangeOwner {
       this.#sockets.delete(socket)
       this.#events.onCountChange(this)
       metrics?.finish(req.method, 101)
-      if (this.#settings.accessLog) logUpgrade(req, socket, service, this.address, startedAt)
+      if (this.#settings.accessLog) logUpgrade(req, socket, service, this.address, startedAt, headerLog)
     })
+    if (headerLog?.logsResponses) (req as UpgradeRequest)[UPGRADE_RESPONSE_HEADERS] = null
     this.#events.onCountChange(this)
     this.#wsProxy ??= this.#createWsProxy()
     this.#wsProxy.ws(req, socket, head)
@@ -246,6 +251,10 @@ export class TargetProxy implements ExchangeOwner {
       ;(socket as MeteredSocket)[UPGRADE_METRICS]?.upstreamError(upstreamErrorKind(err as NodeJS.ErrnoException, undefined))
       ;(socket as Duplex).destroy()
     })
+    proxy.on('proxyReqWs', (proxyReq: http.ClientRequest, req: UpgradeRequest) => {
+      if (req[UPGRADE_RESPONSE_HEADERS] !== null) return
+      proxyReq.once('upgrade', (res: http.IncomingMessage) => { req[UPGRADE_RESPONSE_HEADERS] = res.headers })
+    })
     proxy.on('open', (upstream: Duplex) => {
       upstream.on('error', (err) => log('debug', 'websocket upstream error', { target: this.address, error: err.message }))
     })
@@ -254,13 +263,16 @@ export class TargetProxy implements ExchangeOwner {
 }
 
 /** One line per upgraded connection, at its close: how long it lasted and the bytes each way. */
-function logUpgrade(req: http.IncomingMessage, socket: Duplex, service: string, target: string, startedAt: number): void {
+function logUpgrade(req: UpgradeRequest, socket: Duplex, service: string, target: string, startedAt: number, headerLog: HeaderLog | undefined): void {
   const net = socket as Duplex & { bytesWritten?: number; bytesRead?: number }
   const duration = Math.round((performance.now() - startedAt) * 1000) / 1000
-  logBufferedLine(JSON.stringify({
+  const line = JSON.stringify({
     time: isoTime(), level: 'info', msg: 'request', service, target, method: req.method, host: req.headers.host ?? '',
     path: req.url, status: 101, duration, bytes: net.bytesWritten ?? 0, bytesIn: net.bytesRead ?? 0,
     client: req.socket.remoteAddress ?? '', requestId: req.headers['x-request-id'] ?? '', upgrade: req.headers.upgrade ?? '',
     proto: `HTTP/${req.httpVersion}`,
-  }) + '\n')
+  })
+  // The service's header fields go last, as in the lines of plain requests.
+  const fields = headerLog === undefined ? '' : headerLog.fields(req.rawHeaders, req[UPGRADE_RESPONSE_HEADERS] ?? undefined)
+  logBufferedLine(`${line.slice(0, -1)}${fields}}\n`)
 }

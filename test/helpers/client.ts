@@ -75,9 +75,9 @@ export interface UpgradedSocket {
 }
 
 /** Performs a WebSocket-style upgrade by hand through the proxy and returns the raw socket. */
-export function openUpgrade(port: number, opts: { host?: string; path?: string } = {}): Promise<UpgradedSocket> {
+export function openUpgrade(port: number, opts: { host?: string; path?: string; headers?: http.OutgoingHttpHeaders } = {}): Promise<UpgradedSocket> {
   return new Promise((resolve, reject) => {
-    const headers: http.OutgoingHttpHeaders = { connection: 'Upgrade', upgrade: 'websocket' }
+    const headers: http.OutgoingHttpHeaders = { ...opts.headers, connection: 'Upgrade', upgrade: 'websocket' }
     if (opts.host) headers.host = opts.host
     const req = http.request({ host: '127.0.0.1', port, path: opts.path ?? '/ws', headers, agent: false })
     req.on('upgrade', (response: http.IncomingMessage, socket: net.Socket, head: Buffer) => {

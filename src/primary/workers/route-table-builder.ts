@@ -56,6 +56,10 @@ function routeService({ spec, targets, rolloutTargets, tlsRedirect, acmeChalleng
     healthCheckPath: spec.healthCheck.path,
     errorPages: { ...errorPages },
     buffering: spec.buffering,
+    canonicalHost: spec.canonicalHost ?? '',
+    forwardHeaders: spec.forwardHeaders,
+    logRequestHeaders: spec.logRequestHeaders,
+    logResponseHeaders: spec.logResponseHeaders,
   }
 }
 
