@@ -117,7 +117,7 @@ describe('canonical host', () => {
     expect(refused.code).toBe(1)
     expect(errorLines(refused.stderr)).toEqual([message])
     const [service] = (await proxy.list()).services
-    expect([service.hosts, service.canonicalHost]).toEqual([[CANONICAL, OTHER], null])
+    expect([service.hosts, service.canonicalHost]).toEqual([[CANONICAL, OTHER], undefined])
     expect((await request(proxy.port, { host: OTHER })).status).toBe(200)
   })
 

@@ -89,7 +89,8 @@ describe('kamal-proxy, as Kamal 2 drives it', () => {
       expect(result.errors).toEqual([])
       expect(result.failed).toBe(0)
       expect([...result.statuses.keys()]).toEqual([200])
-      await proxy.waitForLog((line) => line.msg === 'options accepted but not applied' && line.service === 'app-web')
+      // Kamal's --log-request-header flags reach the access log.
+      await proxy.waitForLog((line) => line.msg === 'request' && line.service === 'app-web' && 'req_user_agent' in line)
 
       const list = await host.kamal(['list'])
       expect(list.code).toBe(0)
@@ -137,7 +138,8 @@ describe('kamal-proxy, as Kamal 2 drives it', () => {
     succeeded(await host.kamal(['deploy', 'web', '--target', backend.address, '--host', 'app.test']))
 
     failed(await host.kamal(['deploy', 'other', `--target=${backend.address}`, '--host=app.test']), 'host settings conflict with another service')
-    failed(await host.kamal(['deploy', 'web', `--target=${backend.address}`, '--host=app.test', '--canonical-host=app.test']), '--canonical-host is not supported yet')
+    failed(await host.kamal(['deploy', 'web', `--target=${backend.address}`, '--host=app.test', '--read-target=replica:3000']),
+      '--read-target is not supported by mproxy: read targets are not supported; every target gets every request')
     failed(await host.kamal(['deploy', 'web', '--target=http://web:3000']), 'http://web:3000 :invalid host pattern')
     failed(await host.kamal(['deploy', 'web', '--target=127.0.0.1:1', '--deploy-timeout=300ms', '--health-check-interval=50ms']), 'target failed to become healthy within configured timeout (300ms)')
     failed(await host.kamal(['rollout', 'set', 'web', '--percent=10']), 'rollout target not set')
