@@ -1,5 +1,6 @@
 import { InvalidSizeError } from '../src/errors'
-import { DEFAULT_BUFFER_MEMORY_BYTES, normalizeServiceSpec } from '../src/options'
+import { DEFAULT_BUFFER_MEMORY_BYTES } from '../src/options'
+import { normalizeServiceSpec } from '../src/service-spec'
 
 const SERVICE = { name: 'web', hosts: ['app.test'], targets: ['web:3000'] }
 

@@ -7,7 +7,8 @@ import { Deployment, type ChangeRules, type DeploymentHost } from '../src/primar
 import type { Service } from '../src/primary/deploys/service'
 import { Target } from '../src/primary/deploys/target'
 import { ServiceCertificates } from '../src/primary/tls/service-certificates'
-import { normalizeServiceSpec, type ServiceSpec } from '../src/options'
+import { type ServiceSpec } from '../src/options'
+import { normalizeServiceSpec } from '../src/service-spec'
 import { TargetUnhealthyError } from '../src/errors'
 import { waitUntil } from './helpers'
 

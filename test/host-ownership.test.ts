@@ -1,4 +1,4 @@
-import { normalizeServiceSpec } from '../src/options'
+import { normalizeServiceSpec } from '../src/service-spec'
 import { checkHostsAvailable, ownerOfAllHosts, resolveServiceName } from '../src/primary/deploys/host-ownership'
 
 const spec = (name: string, hosts: string[]) => normalizeServiceSpec({ name, hosts, targets: ['web:3000'] })

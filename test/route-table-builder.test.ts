@@ -1,5 +1,5 @@
 import { buildRouteTable, type RoutedService } from '../src/primary/workers/route-table-builder'
-import { normalizeServiceSpec } from '../src/options'
+import { normalizeServiceSpec } from '../src/service-spec'
 
 function service(targets: Array<[string, string]>, overrides: Partial<RoutedService> = {}): RoutedService {
   return {

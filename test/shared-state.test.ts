@@ -1,5 +1,6 @@
 import { HostInUseError, StateFileError } from '../src/errors'
-import { normalizeServiceSpec, type ServiceSpec } from '../src/options'
+import { type ServiceSpec } from '../src/options'
+import { normalizeServiceSpec } from '../src/service-spec'
 import { FleetLock } from '../src/primary/fleet/fleet-lock'
 import { createRedisClient } from '../src/primary/fleet/redis-client'
 import { SharedState } from '../src/primary/state/shared-state'

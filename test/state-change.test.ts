@@ -1,5 +1,6 @@
 import { InvalidDurationError, InvalidOptionError, MproxyError } from '../src/errors'
-import { normalizeServiceSpec, onlyStateDiffers, type ServiceSpec } from '../src/options'
+import { type ServiceSpec } from '../src/options'
+import { normalizeServiceSpec, onlyStateDiffers } from '../src/service-spec'
 import { keptState, specAfter, type StateCommand, type StateRequest } from '../src/primary/deploys/state-change'
 
 const RUNNING = normalizeServiceSpec({ name: 'web', targets: ['web:3000'] })

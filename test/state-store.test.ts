@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { FileStateStore, parseSnapshot } from '../src/primary/state/state-store'
 import { StateFileError } from '../src/errors'
-import { normalizeServiceSpec } from '../src/options'
+import { normalizeServiceSpec } from '../src/service-spec'
 
 describe('parseSnapshot', () => {
   it.each([

@@ -1,6 +1,7 @@
 import { InvalidHostError, InvalidOptionError, InvalidTargetError } from '../src/errors'
 import { normalizeHeaderName, normalizeHost, normalizeTarget, splitList, splitTarget, validatePath, validateServiceName } from '../src/lib/validate'
-import { DEFAULT_SERVICE_NAME, normalizeServiceSpec } from '../src/options'
+import { DEFAULT_SERVICE_NAME } from '../src/options'
+import { normalizeServiceSpec } from '../src/service-spec'
 
 describe('normalizeTarget', () => {
   it.each([

@@ -10,10 +10,8 @@ import type { RouteTable } from '../../ipc/messages'
 import { formatDuration } from '../../lib/duration'
 import { KeyedLock } from '../../lib/keyed-lock'
 import { log } from '../../lib/logger'
-import {
-  DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, checkStateChange, normalizeDeployOptions, normalizePathPrefixes, normalizeServiceSpec,
-  type DeployOptions, type ServiceSpec,
-} from '../../options'
+import { DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, type DeployOptions, type ServiceSpec } from '../../options'
+import { checkStateChange, normalizeDeployOptions, normalizePathPrefixes, normalizeServiceSpec } from '../../service-spec'
 import type { FleetMember } from '../fleet/fleet'
 import { NO_PEERS, SHARED_HEALTH_WAIT_MS, type AppliedChange, type Peers, type Progress } from '../fleet/peers'
 import type { ServiceCertificates } from '../tls/service-certificates'

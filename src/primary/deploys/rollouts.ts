@@ -6,7 +6,7 @@
  */
 import { InvalidOptionError, RolloutNotSetError } from '../../errors'
 import { formatDuration } from '../../lib/duration'
-import { normalizeDeployOptions, normalizeRolloutSplit } from '../../options'
+import { normalizeDeployOptions, normalizeRolloutSplit } from '../../service-spec'
 import type { RolloutDeployRequest, RolloutSetRequest, RolloutStopRequest } from '../../control/protocol'
 import type { Progress } from '../fleet/peers'
 import type { Registry } from './registry'

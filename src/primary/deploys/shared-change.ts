@@ -4,7 +4,8 @@
  * back to the node that made the change.
  */
 import { formatDuration } from '../../lib/duration'
-import { onlyStateDiffers, type ServiceSpec } from '../../options'
+import { type ServiceSpec } from '../../options'
+import { onlyStateDiffers } from '../../service-spec'
 import { SHARED_HEALTH_WAIT_MS, type AppliedChange, type Progress } from '../fleet/peers'
 import type { ServiceCertificates } from '../tls/service-certificates'
 import { cutNote, type ChangeRules, type Deployment } from './deployment'

@@ -3,7 +3,8 @@
  * state: pure functions over specs, for the registry to apply.
  */
 import type { PauseRequest, StopRequest } from '../../control/protocol'
-import { checkStateChange, normalizeServiceSpec, type ServiceSpec, type ServiceStateFields } from '../../options'
+import { type ServiceSpec, type ServiceStateFields } from '../../options'
+import { checkStateChange, normalizeServiceSpec } from '../../service-spec'
 
 export type StateCommand = 'pause' | 'stop' | 'resume'
 

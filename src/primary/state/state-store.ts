@@ -7,7 +7,8 @@ import path from 'node:path'
 import { StateFileError, oneLine } from '../../errors'
 import { writeFileAtomic } from '../../lib/atomic-file'
 import { log } from '../../lib/logger'
-import { normalizeServiceSpec, type ServiceSpec } from '../../options'
+import { type ServiceSpec } from '../../options'
+import { normalizeServiceSpec } from '../../service-spec'
 
 export const STATE_VERSION = 1
 export const STATE_FILE_NAME = 'state.json'

@@ -18,7 +18,7 @@ import {
 import type { ListenResult } from './listen-sockets'
 import { tableFor } from './table-delivery'
 import { WorkerMetricsRequests } from './worker-metrics-requests'
-import { errorLine, type ClusterWorker } from './worker-processes'
+import { errorLine, forwardStderr, type ClusterWorker } from './worker-processes'
 
 export type WorkerState = 'starting' | 'serving' | 'stopping' | 'exited'
 
@@ -118,12 +118,8 @@ export class WorkerHandle {
     })
     worker.on('error', (err) => log('warn', 'worker ipc error', { worker: this.id, error: err.message }))
     worker.once('exit', (code, signal) => this.#onExit(code, signal))
-    // The worker's stderr comes through the primary, which passes it on: a worker that dies at
-    // start (a broken build) is then explained by its own error line.
-    worker.process.stderr?.setEncoding('utf8').on('data', (text: string) => {
-      process.stderr.write(text)
-      if (this.#state === 'starting') this.#failure ??= errorLine(text)
-    })
+    // A worker that dies at start (a broken build) is explained by its own error line.
+    forwardStderr(worker, (text) => { if (this.#state === 'starting') this.#failure ??= errorLine(text) })
     this.#readyTimer = setTimeout(() => this.#readyTimedOut(), this.#timeouts.readyMs)
   }
 

@@ -32,6 +32,14 @@ export function workerForker(config: WorkerConfig, debug: boolean): ForkWorker {
   return () => cluster.fork(env)
 }
 
+/** Passes a worker's stderr (piped through the primary) on to the primary's own; `onText` sees it too. */
+export function forwardStderr(worker: ClusterWorker, onText: (text: string) => void): void {
+  worker.process.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    process.stderr.write(text)
+    onText(text)
+  })
+}
+
 /** The line naming the error in what a dying Node process printed (`SyntaxError: ...`). */
 export function errorLine(stderr: string): string | undefined {
   return stderr.split('\n').find((line) => /^[A-Z]\w*(Error|Exception)\b/.test(line))?.trim()
