@@ -19,7 +19,19 @@ const HEALTH_WAIT_MS = 400
 
 interface Upstream {
   address: string
+  /** Requests it answered: health probes, here. */
+  readonly probes: number
   close(): Promise<void>
+}
+
+/** Several health-check intervals: a target still checked would be probed again meanwhile. */
+const QUIET_MS = 8 * HEALTH.intervalMs
+
+/** Asserts nothing probes `upstream` any more. */
+async function expectNoMoreProbes(upstream: Upstream): Promise<void> {
+  const before = upstream.probes
+  await new Promise((resolve) => setTimeout(resolve, QUIET_MS))
+  expect(upstream.probes).toBe(before)
 }
 
 const upstreams: Upstream[] = []
@@ -28,10 +40,18 @@ afterEach(async () => {
 })
 
 async function startUpstream(status = 200): Promise<Upstream> {
-  const server = http.createServer((_req, res) => res.writeHead(status).end())
+  let probes = 0
+  const server = http.createServer((_req, res) => {
+    probes++
+    res.writeHead(status).end()
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as { port: number }
-  const upstream = { address: `127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
+  const upstream = {
+    address: `127.0.0.1:${port}`,
+    get probes() { return probes },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
   upstreams.push(upstream)
   return upstream
 }
@@ -182,6 +202,7 @@ describe('Deployment', () => {
     await expect(deploying).rejects.toThrow(/the previous targets keep serving/)
     expect(registry.steps).toEqual([])
     expect(registry.services.get('web')?.targets.map((t) => t.address)).toEqual([old.address])
+    await expectNoMoreProbes(failing)
   })
 
   it('switches anyway with a warning when the rules say the fleet already decided', async () => {
@@ -196,6 +217,8 @@ describe('Deployment', () => {
     const change = rules(registry, { beforeSwitch: () => { throw new Error('host app.test is already used by service other') } })
     await expect(new Deployment(registry, change).deploy(spec([next.address]), { kind: 'none' })).rejects.toThrow(/already used/)
     expect(registry.services.size).toBe(0)
+    expect(next.probes).toBeGreaterThan(0)
+    await expectNoMoreProbes(next)
   })
 
   it('routes back to the previous targets when a change made here cannot be saved', async () => {

@@ -10,7 +10,6 @@ import type { AcceptErrorStatus } from '../primary/workers/accept-errors'
 import type { EventLoopDelayStatus } from '../primary/event-loop-delay'
 
 export type { ServiceStatus, TargetStatus } from '../primary/deploys/service-status'
-export type { HostCertificateStatus } from '../primary/tls/certificate-status'
 export type { NodeStatus, AcceptErrorStatus, EventLoopDelayStatus }
 
 /** The control socket in the state dir: the socket itself, or a link to the socket the proxy was started with. */

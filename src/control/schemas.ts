@@ -2,7 +2,7 @@
  * One schema per control-socket request: what arrives over the socket is checked here, before
  * any handler sees it, and a malformed request gets one readable line. The meaning of the
  * values (is this a host name, a duration a timer can hold?) is checked further in, where the
- * same rules apply to every source (options.ts).
+ * same rules apply to every source (service-spec.ts).
  */
 import * as v from 'valibot'
 import { parseWith } from '../lib/schema'

@@ -28,7 +28,6 @@ import type { ProxyMetrics } from './metrics/proxy-metrics'
 import { Handover, Takeover } from './handover/takeover'
 import { Upgrader, disconnectFromParent, inheritedSockets } from './handover/upgrade'
 import { linkSocket, unlinkSocket } from './handover/socket-link'
-import { importKamalProxy } from '../kamal/migration'
 
 export async function startPrimary(options: ServerOptions): Promise<void> {
   const startedAt = Date.now()
@@ -51,6 +50,8 @@ export async function startPrimary(options: ServerOptions): Promise<void> {
   let snapshot = await store.load()
   if (!snapshot && !shared) {
     // A first start where kamal-proxy ran: carry its services (and certificates) over.
+    // Loaded only then: every later start has a state of its own.
+    const { importKamalProxy } = await import('../kamal/migration')
     snapshot = await importKamalProxy(options.stateDir, options.acme.directoryUrl, certificateFiles)
     if (snapshot) await store.save(snapshot)
   }

@@ -133,10 +133,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
     if (res.destroyed) return controller.abort(new Error('client gone'))
     // An upload the upstream did not wait for is still arriving: that connection cannot be reused.
     const close = this.owner!.closingClientConnections() || (this.hasBody && !this.req.complete)
-    // Throws on a header Node will not send: the upstream client then reports a 502.
     if (this.cookiePrefix !== undefined && headers['set-cookie']) {
       headers['set-cookie'] = scopeCookies(headers['set-cookie'], this.cookiePrefix, hostOnly(this.host))
     }
+    // Throws on a header Node will not send: the upstream client then reports a 502.
     res.writeHead(statusCode, statusMessage || undefined, clientResponseHeaders(headers, close) as unknown as string[])
     this.responseHeaders = headers
     this.responded = true
