@@ -65,7 +65,7 @@ function main(): void {
       if (target.retired && target.inflight === 0) routes.collectRetired()
       reporter.changed(target)
     },
-    reroute: (exchange) => routes.match(exchange.host, exchange.req.url!)?.service.pick(exchange.req.headers.cookie),
+    reroute: (exchange) => routes.match(exchange.host, exchange.req.url!)?.service.pick(exchange.req),
   }, { responseIdleTimeoutMs: config.responseIdleTimeoutMs, accessLog }, metrics, () => reporter.heldChanged())
   const trustedProxies = parseTrustedProxies(config.trustedProxies)
   const certificates = new CertificateSelector()

@@ -205,7 +205,7 @@ function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, 
     socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${location}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, 'latin1')
     return
   }
-  const target = route.state === 'running' ? route.pick(req.headers.cookie) : undefined
+  const target = route.state === 'running' ? route.pick(req) : undefined
   if (!target) {
     // Paused, stopped or without a target: the client's reconnect logic tries again later.
     socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')

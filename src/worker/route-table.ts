@@ -4,6 +4,7 @@
  * last request finishes. So do the gates of paused services, which hold their requests until a
  * table ends the pause.
  */
+import type { IncomingMessage } from 'node:http'
 import type { HeldCounts, RouteService, RouteTable } from '../ipc/messages'
 import type { BufferingOptions, ServiceState } from '../options'
 import type { Exchange } from './exchange'
@@ -85,10 +86,11 @@ export class ServiceRoute implements GatedRoute, RedirectRules {
   /**
    * Round-robin over the slot the request belongs to (the primary only lists healthy targets):
    * the rollout targets for the `kamal-rollout` cookie values the split picks, else the active
-   * ones. None: no target can take requests.
+   * ones. None: no target can take requests. The cookie is read only during a rollout: Node
+   * builds `req.headers` from the raw headers on first use, an object per request otherwise.
    */
-  pick(cookieHeader: string | undefined): TargetProxy | undefined {
-    if (this.#rolloutSplit && inRollout(this.#rolloutSplit, rolloutCookie(cookieHeader))) {
+  pick(req: IncomingMessage): TargetProxy | undefined {
+    if (this.#rolloutSplit && inRollout(this.#rolloutSplit, rolloutCookie(req.headers.cookie))) {
       const target = this.#rolloutTargets[this.#nextRollout]
       this.#nextRollout = (this.#nextRollout + 1) % this.#rolloutTargets.length
       return target
@@ -101,7 +103,7 @@ export class ServiceRoute implements GatedRoute, RedirectRules {
 
   /** Proxies to the next target, or answers 503 when the service has none to offer. */
   dispatch(exchange: Exchange): void {
-    const target = this.pick(exchange.req.headers.cookie)
+    const target = this.pick(exchange.req)
     if (target) target.web(exchange)
     else sendErrorPage(exchange.res, 503, this.pages)
   }
