@@ -4,12 +4,20 @@
  * not a 502 made of the write error that follows, with and without `Expect: 100-continue`.
  */
 import * as http from 'node:http'
-import { startBackend, startProxy } from './helpers'
+import * as net from 'node:net'
+import { onCleanup, startBackend, startProxy } from './helpers'
 
 const UPLOAD_BYTES = 5 * 1024 * 1024
+/**
+ * Uploads per case: the app's reset can reach the proxy while it is still writing the body, which
+ * once turned one answer in ten into a 502; forty uploads show that race with near certainty.
+ */
+const UPLOADS = 40
 const WRITE_CHUNK_BYTES = 64 * 1024
 /** Bound for one upload's answer. */
 const UPLOAD_TIMEOUT_MS = 30_000
+/** How long mproxy goes on reading an upload it answered early before it closes anyway. */
+const LINGER_MS = 5_000
 
 interface EarlyAnswer {
   status: number
@@ -74,6 +82,16 @@ function upload(port: number, expectContinue: boolean): Promise<UploadResult> {
   })
 }
 
+/** UPLOADS uploads one after the other, each answer as `<status> <body>`. */
+async function uploadEach(port: number, expectContinue: boolean): Promise<string[]> {
+  const answers: string[] = []
+  for (let i = 0; i < UPLOADS; i++) {
+    const result = await upload(port, expectContinue)
+    answers.push(`${result.status} ${result.body}`)
+  }
+  return answers
+}
+
 /** An app that answers `/upload` at once without reading the body, also to `Expect: 100-continue`. */
 async function startEarlyAnswerApp(answer: EarlyAnswer): Promise<{ address: string; answered: () => number }> {
   let answered = 0
@@ -95,10 +113,10 @@ describe('early upstream answers', () => {
     const proxy = await startProxy({ workers: 1 })
     await proxy.deploy([app.address])
 
-    const result = await upload(proxy.port, false)
+    const results = await uploadEach(proxy.port, false)
 
-    expect([result.status, result.body]).toEqual([answer.status, answer.body])
-    expect(app.answered()).toBe(1)
+    expect(results).toEqual(Array(UPLOADS).fill(`${answer.status} ${answer.body}`))
+    expect(app.answered()).toBe(UPLOADS)
   })
 
   it.each(answers)('passes on an app that answers %s to Expect: 100-continue', async (_case, answer) => {
@@ -106,11 +124,59 @@ describe('early upstream answers', () => {
     const proxy = await startProxy({ workers: 1 })
     await proxy.deploy([app.address])
 
-    const result = await upload(proxy.port, true)
+    const results = await uploadEach(proxy.port, true)
 
     // The client may have had a `100 Continue` (from the proxy) and sent some of the body; what
     // matters is that the final answer is the app's.
-    expect([result.status, result.body]).toEqual([answer.status, answer.body])
-    expect(app.answered()).toBe(1)
+    expect(results).toEqual(Array(UPLOADS).fill(`${answer.status} ${answer.body}`))
+    expect(app.answered()).toBe(UPLOADS)
+  })
+
+  it('closes the connection of a client that goes on sending after the answer within the linger time', async () => {
+    const app = await startEarlyAnswerApp(answers[0][1])
+    const proxy = await startProxy({ workers: 1 })
+    await proxy.deploy([app.address])
+
+    const client = await endlessUpload(proxy.port)
+
+    expect(client.received).toMatch(/^HTTP\/1\.1 413 [^]*\r\nconnection: close\r\n[^]*upload too large$/i)
+    // Our end came first (FIN), with the answer before it; the cut only after the linger time.
+    expect(client.endedAfterMs).toBeLessThan(LINGER_MS / 2)
+    expect(client.closedAfterMs).toBeGreaterThanOrEqual(LINGER_MS - 500)
+    expect(client.closedAfterMs).toBeLessThan(LINGER_MS * 2)
   })
 })
+
+interface EndlessUpload {
+  /** Everything the proxy sent. */
+  received: string
+  /** From the answer to the proxy's end of the connection. */
+  endedAfterMs: number
+  /** From the answer to the connection's close (the proxy's cut). */
+  closedAfterMs: number
+}
+
+/** A raw client that declares 1 GB and sends 64 KiB every 20 ms, answer or not, until the proxy cuts it. */
+function endlessUpload(port: number): Promise<EndlessUpload> {
+  return new Promise((resolve) => {
+    // Half-open: the proxy's end does not end this side, which goes on sending.
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+    onCleanup(() => socket.destroy())
+    const chunk = Buffer.alloc(WRITE_CHUNK_BYTES, 'x')
+    let received = ''
+    let answeredAt = 0
+    let endedAt = 0
+    socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${1024 ** 3}\r\n\r\n`)
+    const sender = setInterval(() => socket.write(chunk), 20)
+    socket.on('data', (data) => {
+      received += data.toString()
+      answeredAt ||= Date.now()
+    })
+    socket.on('end', () => { endedAt = Date.now() })
+    socket.on('error', () => {})
+    socket.on('close', () => {
+      clearInterval(sender)
+      resolve({ received, endedAfterMs: endedAt - answeredAt, closedAfterMs: Date.now() - answeredAt })
+    })
+  })
+}

@@ -26,6 +26,7 @@ import { log } from '../lib/logger'
 import type { BufferingOptions } from '../options'
 import { BodyBuffer } from './body-buffer'
 import { sendErrorPage } from './error-pages'
+import { closeAfterAnswer } from './lingering-close'
 import type { Exchange } from './exchange'
 import type { TargetProxy } from './target-proxy'
 import { limitedUpload, type UpstreamBody } from './upload-body'
@@ -131,7 +132,7 @@ export class BodyGuard implements Dispatcher.DispatchHandler, Dispatcher.Dispatc
     this.#stopReading()
     this.#reason = new RequestBodyTooLargeError('request body over --max-request-body')
     this.#release()
-    if (!req.complete) res.shouldKeepAlive = false
+    if (!req.complete) closeAfterAnswer(req, res)
     sendErrorPage(res, 413)
   }
 

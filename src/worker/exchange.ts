@@ -16,6 +16,7 @@ import { BUILT_IN_PAGES, type ErrorPages } from './error-pages'
 import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
 import type { ServiceMetrics } from './request-metrics'
 import type { HeaderLog, HeaderValues } from './header-log'
+import { closeAfterAnswer } from './lingering-close'
 import { hostOnly } from './router'
 
 const EXCHANGE = Symbol('mproxy.exchange')
@@ -132,7 +133,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
     const res = this.res
     if (res.destroyed) return controller.abort(new Error('client gone'))
     // An upload the upstream did not wait for is still arriving: that connection cannot be reused.
-    const close = this.owner!.closingClientConnections() || (this.hasBody && !this.req.complete)
+    const uploading = this.hasBody && !this.req.complete
+    if (uploading) closeAfterAnswer(this.req, res)
+    const close = uploading || this.owner!.closingClientConnections()
     if (this.cookiePrefix !== undefined && headers['set-cookie']) {
       headers['set-cookie'] = scopeCookies(headers['set-cookie'], this.cookiePrefix, hostOnly(this.host))
     }

@@ -13,10 +13,12 @@ import { isoTime, log, logBufferedLine } from '../lib/logger'
 import { sendUnderRules } from './body-guard'
 import { isPoolableTarget, sendOneOffRequest } from './one-off-request'
 import { uploadBody, type UpstreamBody } from './upload-body'
+import { upstreamConnector } from './upstream-socket'
 import { type Exchange, type ExchangeOwner } from './exchange'
 import { sendErrorPage } from './error-pages'
 import type { HeaderLog, HeaderValues } from './header-log'
 import { InflightList } from './inflight-list'
+import { closeAfterAnswer } from './lingering-close'
 import { classifyProxyError, isRetryable, upstreamErrorKind } from './proxy-errors'
 import type { ServiceMetrics } from './request-metrics'
 
@@ -159,7 +161,7 @@ export class TargetProxy implements ExchangeOwner {
       })
     }
     // The rest of an upload will not be read: the connection closes after the answer.
-    if (exchange.hasBody && !exchange.req.complete) res.shouldKeepAlive = false
+    if (exchange.hasBody && !exchange.req.complete) closeAfterAnswer(exchange.req, res)
     sendErrorPage(res, status, exchange.pages)
   }
 
@@ -238,7 +240,7 @@ export class TargetProxy implements ExchangeOwner {
     return new Pool(`http://${this.address}`, {
       connections: MAX_CONNECTIONS,
       keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
-      connectTimeout: CONNECT_TIMEOUT_MS,
+      connect: upstreamConnector(CONNECT_TIMEOUT_MS),
     })
   }
 

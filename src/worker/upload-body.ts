@@ -9,30 +9,20 @@ import { RequestBodyTooLargeError } from '../errors'
 export type UpstreamBody = IncomingMessage | Buffer | AsyncIterable<Buffer> | null
 
 /**
- * The client's upload, passed on chunk by chunk with one pass of the event loop's poll phase
- * between two chunks. An app may answer early (413) and close its connection: the next chunk
- * written then fails, and the failure would hide the answer still unread in the socket. Reading
- * first means the answer is seen before that write.
+ * The client's upload as it arrives. When the upstream request ends before the upload does (an
+ * early answer, an upstream error), the request stays open: the rest of the body is then read and
+ * dropped while its connection closes (lingering-close.ts), rather than left to stall it.
  */
 export async function* uploadBody(req: IncomingMessage): AsyncGenerator<Buffer> {
-  for await (const chunk of req) {
-    yield chunk as Buffer
-    await afterPollPhase()
-  }
-}
-
-/** Resolves in the check phase after the next poll phase (setImmediate from a check phase). */
-function afterPollPhase(): Promise<void> {
-  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
+  for await (const chunk of req.iterator({ destroyOnReturn: false })) yield chunk as Buffer
 }
 
 /** The client's upload as it arrives, failing once it passes `max` bytes (see uploadBody). */
 export async function* limitedUpload(req: IncomingMessage, max: number): AsyncGenerator<Buffer> {
   let size = 0
-  for await (const chunk of req) {
+  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
     size += (chunk as Buffer).length
     if (size > max) throw new RequestBodyTooLargeError('request body over --max-request-body')
     yield chunk as Buffer
-    await afterPollPhase()
   }
 }
