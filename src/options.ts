@@ -23,6 +23,8 @@ export const DEFAULT_ACME_RETRY_BASE_MS = 60_000
 /** How often certificates are checked for renewal. */
 export const DEFAULT_ACME_CHECK_INTERVAL_MS = 3_600_000
 export const DEFAULT_REDIS_PREFIX = 'mproxy:'
+/** How long a client's reads go to the writers after one of its writes (with read targets). */
+export const DEFAULT_WRITER_AFFINITY_TIMEOUT_MS = 1_000
 /** How long a paused service holds each new request before answering 504. */
 export const DEFAULT_MAX_PAUSE_MS = 30_000
 
@@ -75,6 +77,18 @@ export interface ServiceSpec {
   hosts: string[]
   /** `host:port` of each instance, load-balanced round-robin over the healthy ones. */
   targets: string[]
+  /**
+   * Read-only instances (replicas): GET and HEAD requests go to the healthy ones, round-robin,
+   * and to `targets` when none is healthy. Default none.
+   */
+  readTargets: string[]
+  /**
+   * With read targets: after a write (any other method), that client's reads go to `targets`
+   * for this long, by a `kamal-writer` cookie, so it reads what it wrote. 0: off. Default 1000.
+   */
+  writerAffinityTimeoutMs: number
+  /** With read targets: WebSocket upgrades count as reads and may go to them. Default false. */
+  readTargetWebSockets: boolean
   /**
    * Paths it serves on its hosts: `/` for all of them, or prefixes such as `/api` (which match
    * `/api` and `/api/...`, not `/apiary`). The longest matching prefix of a host wins.

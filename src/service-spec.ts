@@ -12,7 +12,7 @@ import { normalizeHeaderName, normalizeHost, normalizeTarget, validatePath, vali
 import {
   DEFAULT_BUFFER_MEMORY_BYTES, DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HEALTH_CHECK_INTERVAL_MS,
   DEFAULT_HEALTH_CHECK_PATH, DEFAULT_HEALTH_CHECK_TIMEOUT_MS, DEFAULT_MAX_PAUSE_MS, DEFAULT_SERVICE_NAME, DEFAULT_TARGET_TIMEOUT_MS,
-  SERVICE_STATES, type BufferingOptions, type DeployOptions, type RolloutSpec, type RolloutSplit, type ServiceSpec,
+  DEFAULT_WRITER_AFFINITY_TIMEOUT_MS, SERVICE_STATES, type BufferingOptions, type DeployOptions, type RolloutSpec, type RolloutSplit, type ServiceSpec,
 } from './options'
 
 function checkTimeout(name: string, ms: unknown, { allowZero = false } = {}): number {
@@ -34,6 +34,9 @@ const SERVICE_SPEC_INPUT = v.looseObject({
   name: optionalText,
   hosts: v.optional(v.array(v.string())),
   targets: v.array(v.string()),
+  readTargets: v.optional(v.array(v.string())),
+  writerAffinityTimeoutMs: optionalMs,
+  readTargetWebSockets: v.optional(v.boolean()),
   pathPrefixes: v.optional(v.array(v.string())),
   stripPathPrefix: v.optional(v.boolean()),
   scopeCookiePaths: v.optional(v.boolean()),
@@ -74,6 +77,7 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     throw new InvalidOptionError('at least one target (host:port) is required')
   }
   const targets = [...new Set(input.targets.map(normalizeTarget))]
+  const readTargets = normalizeReadTargets(input.readTargets, targets)
   const hosts = [...new Set((input.hosts ?? []).map(normalizeHost))]
   const pathPrefixes = normalizePathPrefixes(input.pathPrefixes)
   const name = validateServiceName(input.name || defaultServiceName(hosts, pathPrefixes))
@@ -84,6 +88,9 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     name,
     hosts,
     targets,
+    readTargets,
+    writerAffinityTimeoutMs: checkTimeout('writer affinity timeout', input.writerAffinityTimeoutMs ?? DEFAULT_WRITER_AFFINITY_TIMEOUT_MS, { allowZero: true }),
+    readTargetWebSockets: input.readTargetWebSockets === true,
     pathPrefixes,
     stripPathPrefix: input.stripPathPrefix !== false,
     scopeCookiePaths: input.scopeCookiePaths === true,
@@ -108,6 +115,14 @@ export function normalizeServiceSpec(untrusted: unknown): ServiceSpec {
     logRequestHeaders: normalizeLoggedHeaders(input.logRequestHeaders, 'request'),
     logResponseHeaders: normalizeLoggedHeaders(input.logResponseHeaders, 'response'),
   }
+}
+
+/** Read targets are other instances: an address is a target or a read target, not both. */
+function normalizeReadTargets(input: string[] | undefined, targets: string[]): string[] {
+  const readTargets = [...new Set((input ?? []).map(normalizeTarget))]
+  const both = readTargets.find((address) => targets.includes(address))
+  if (both !== undefined) throw new InvalidOptionError(`${both} is both a target and a read target: give it once`)
+  return readTargets
 }
 
 function normalizeBuffering(input: Partial<BufferingOptions>): BufferingOptions {

@@ -112,7 +112,7 @@ class FakeRegistry implements DeploymentHost {
 
   /** A live service on `addresses`, as a restore leaves it. */
   serve(spec: ServiceSpec): Service {
-    const service: Service = { spec, certificate: { kind: 'none' }, errorPages: {}, targets: [], rolloutTargets: [], draining: [] }
+    const service: Service = { spec, certificate: { kind: 'none' }, errorPages: {}, targets: [], readTargets: [], rolloutTargets: [], draining: [] }
     service.targets = spec.targets.map((address) => new Target(address, spec.healthCheck, this.targetEvents(), 'healthy'))
     this.services.set(spec.name, service)
     return service

@@ -1,6 +1,6 @@
 import { isPrimaryMessage, isUpgradeMessage, isWorkerMessage } from '../src/ipc/messages'
 
-const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, excludeMetricsPaths: ['/up'], acmeChallenges: false,
+const SERVICE = { name: 'web', hosts: ['a.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['web:3000'], readTargets: [], writerAffinityMs: 0, readTargetWebSockets: false, rolloutTargets: [], targetTimeoutMs: 30_000, drainWebSockets: false, tlsRedirect: false, excludeMetricsPaths: ['/up'], acmeChallenges: false,
   state: 'running', stopMessage: '', maxPauseMs: 30_000, healthCheckPath: '/up', errorPages: {},
   buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
   canonicalHost: '', forwardHeaders: false, logRequestHeaders: [], logResponseHeaders: [] }

@@ -28,12 +28,14 @@ describe('kamal-proxy state import', () => {
       forwardHeaders: false, logRequestHeaders: ['cache-control', 'last-modified', 'user-agent'], logResponseHeaders: [],
       buffering: { requests: true, responses: true, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
       rollout: { targets: ['f6e5d4c3b2a1:80'], split: { percent: 20, allowlist: ['staff'] } },
+      readTargets: [], writerAffinityTimeoutMs: 1000, readTargetWebSockets: false,
     })
   })
 
   it('gives a path-prefixed service the TLS settings of its host\'s root, as kamal-proxy served it', () => {
     expect(spec('app-api')).toMatchObject({
       hosts: ['app.example.com'], pathPrefixes: ['/api'], stripPathPrefix: false, scopeCookiePaths: true, targets: ['api-1:3000', 'api-2:3000'],
+      readTargets: ['api-replica:3000'],
       healthCheck: { path: '/health', intervalMs: 500, timeoutMs: 2000 }, targetTimeoutMs: 10000, tls: true, tlsRedirect: true,
     })
   })
@@ -61,7 +63,6 @@ describe('kamal-proxy state import', () => {
   it('names, per service, the options mproxy does not apply', () => {
     const dropped = Object.fromEntries(imported.dropped.map(({ service, options }) => [service, options.map((option) => option.split(' ')[0])]))
     expect(dropped).toEqual({
-      'app-api': ['--read-target'],
       secure: ['--health-check-port', '--health-check-host'],
     })
   })

@@ -40,7 +40,7 @@ function service(overrides: Partial<ServiceStatus>): ServiceStatus {
     certificates: [], healthCheck: { path: '/up', intervalMs: 1000, timeoutMs: 5000 }, drainTimeoutMs: 30000, drainWebSockets: false,
     targetTimeoutMs: 30000, excludeMetricsPaths: [], state: 'running', stopMessage: '', maxPauseMs: 30000, held: 0,
     buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
-    forwardHeaders: false, logRequestHeaders: [], logResponseHeaders: [], ...overrides,
+    forwardHeaders: false, logRequestHeaders: [], logResponseHeaders: [], writerAffinityTimeoutMs: 1000, readTargetWebSockets: false, ...overrides,
   }
 }
 
@@ -53,6 +53,9 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
     ])).toEqual({
       name: 'app-web',
       targets: ['a1b2c3d4e5f6:80'],
+      readTargets: [],
+      writerAffinityTimeoutMs: 1000,
+      readTargetWebSockets: false,
       hosts: ['app.example.com'],
       pathPrefixes: ['/'],
       stripPathPrefix: true,
@@ -98,6 +101,7 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
       tls: false, errorPagesPath: `${process.cwd()}/pages`, excludeMetricsPaths: ['/up', '/metrics'], healthCheck: { path: '/health', intervalMs: 250, timeoutMs: 2000 }, deployTimeoutMs: 60000, drainTimeoutMs: 0, targetTimeoutMs: 1500, force: true,
       forwardHeaders: true, logRequestHeaders: [], logResponseHeaders: [],
       buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
+      readTargets: [], writerAffinityTimeoutMs: 1000, readTargetWebSockets: false,
     })
   })
 
@@ -140,7 +144,6 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
   })
 
   it.each([
-    ['--read-target', ['--read-target=replica:3000'], '--read-target is not supported by mproxy: read targets are not supported; every target gets every request'],
     ['--health-check-port', ['--health-check-port=8080'], "--health-check-port is not supported by mproxy: health checks go to the target's own port"],
     ['--health-check-host', ['--health-check-host=internal'], "--health-check-host is not supported by mproxy: health checks send the target's address as Host"],
     ['--tls-on-demand-url', ['--tls', '--tls-on-demand-url=/allow'], '--tls-on-demand-url is not supported by mproxy: certificates are ordered for the --host names only'],
@@ -156,11 +159,11 @@ describe('kamal-proxy deploy as an mproxy deploy request', () => {
     expect(deploy(['--target=web:1', ...line]).ignoredOptions).toBeUndefined()
   })
 
-  it('accepts, and names for the log, what changes nothing a client sees', () => {
-    expect(deploy(['--target=web:1', '--writer-affinity-timeout=0', '--read-target-websockets']).ignoredOptions).toEqual([
-      '--writer-affinity-timeout (read targets are not supported; every target gets every request)',
-      '--read-target-websockets (read targets are not supported; every target gets every request)',
-    ])
+  it('maps read targets and writer affinity', () => {
+    expect(deploy(['--target=web:1', '--read-target=replica-1:3000,replica-2', '--writer-affinity-timeout=250ms', '--read-target-websockets'])).toMatchObject({
+      targets: ['web:1'], readTargets: ['replica-1:3000', 'replica-2:80'], writerAffinityTimeoutMs: 250, readTargetWebSockets: true,
+    })
+    expect(deploy(['--target=web:1', '--writer-affinity-timeout=0']).ignoredOptions).toBeUndefined()
   })
 })
 

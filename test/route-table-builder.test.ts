@@ -5,6 +5,7 @@ function service(targets: Array<[string, string]>, overrides: Partial<RoutedServ
   return {
     spec: normalizeServiceSpec({ name: 'web', hosts: ['app.test'], targets: targets.map(([address]) => address) }),
     targets: targets.map(([address, state]) => ({ address, state })),
+    readTargets: [],
     rolloutTargets: [],
     tlsRedirect: false,
     acmeChallenges: false,
@@ -33,6 +34,7 @@ describe('buildRouteTable', () => {
       version: 42,
       services: [{
         name: 'web', hosts: ['app.test'], pathPrefixes: ['/'], stripPathPrefix: true, scopeCookiePaths: false, targets: ['a:1'], rolloutTargets: [], targetTimeoutMs: 30_000,
+        readTargets: [], writerAffinityMs: 0, readTargetWebSockets: false,
         drainWebSockets: false, excludeMetricsPaths: [], tlsRedirect: true, acmeChallenges: true, state: 'running', stopMessage: '', maxPauseMs: 30_000, healthCheckPath: '/up', errorPages: {},
         buffering: { requests: false, responses: false, memoryBytes: 1_048_576, maxRequestBodyBytes: 0, maxResponseBodyBytes: 0 },
         canonicalHost: '', forwardHeaders: false, logRequestHeaders: [], logResponseHeaders: [],
@@ -45,6 +47,18 @@ describe('buildRouteTable', () => {
     const spec = normalizeServiceSpec({ name: 'web', targets: ['a:1'], rollout: { targets: ['r:1', 'r:2'], split: { percent: 10, allowlist: ['beta'] } } })
     const routed = buildRouteTable(1, [{ ...service([['a:1', 'healthy']]), spec, rolloutTargets: [{ address: 'r:1', state: 'unhealthy' }, { address: 'r:2', state: 'healthy' }] }], NO_TLS)
     expect(routed.services[0]).toMatchObject({ targets: ['a:1'], rolloutTargets: ['r:2'], rolloutSplit: { percent: 10, allowlist: ['beta'] } })
+  })
+
+  it.each([
+    ['the healthy read targets, and writer affinity', [['r:1', 'healthy'], ['r:2', 'unhealthy']], 1000, ['r:1'], 1000],
+    ['the read targets a forced deploy switched to before any check', [['r:1', 'adding'], ['r:2', 'unhealthy']], 1000, ['r:1'], 1000],
+    ['no failing read target, even the only one (the targets answer reads too), and affinity still on', [['r:1', 'unhealthy']], 1000, [], 1000],
+    ['no writer affinity without read targets', [], 1000, [], 0],
+    ['no writer affinity when it is off', [['r:1', 'healthy']], 0, ['r:1'], 0],
+  ] as Array<[string, Array<[string, string]>, number, string[], number]>)('routes reads to %s', (_case, readers, affinityMs, readTargets, writerAffinityMs) => {
+    const spec = normalizeServiceSpec({ name: 'web', targets: ['a:1'], readTargets: readers.map(([address]) => address), writerAffinityTimeoutMs: affinityMs })
+    const [routed] = buildRouteTable(1, [{ ...service([['a:1', 'healthy']]), spec, readTargets: readers.map(([address, state]) => ({ address, state })) }], NO_TLS).services
+    expect([routed.readTargets, routed.writerAffinityMs]).toEqual([readTargets, writerAffinityMs])
   })
 
   it('carries a stopped service’s state, message and error pages', () => {

@@ -5,7 +5,7 @@ import { formatSize, parseSize } from '../lib/size'
 import { normalizeTarget, splitList } from '../lib/validate'
 import {
   DEFAULT_BUFFER_MEMORY_BYTES, DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HEALTH_CHECK_INTERVAL_MS, DEFAULT_HEALTH_CHECK_PATH,
-  DEFAULT_HEALTH_CHECK_TIMEOUT_MS, DEFAULT_TARGET_TIMEOUT_MS,
+  DEFAULT_HEALTH_CHECK_TIMEOUT_MS, DEFAULT_TARGET_TIMEOUT_MS, DEFAULT_WRITER_AFFINITY_TIMEOUT_MS,
 } from '../options'
 import { InvalidOptionError } from '../errors'
 import { BaseCommand } from '../cli/base-command'
@@ -34,6 +34,7 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     '<%= config.bin %> deploy web-4:3000 --host app.example.com --buffer-requests --max-request-body 50MB',
     '<%= config.bin %> deploy web-1:3000 --host example.com --host www.example.com --canonical-host example.com --ssl',
     '<%= config.bin %> deploy web-1:3000 --host app.example.com --forward-headers --log-request-header CF-Ray --log-response-header Cache-Control',
+    '<%= config.bin %> deploy web-1:3000 --host app.example.com --read-target replica-1:3000 --read-target replica-2:3000',
   ]
 
   static override strict = false
@@ -42,6 +43,9 @@ Health-checks the new targets, switches all workers to them once healthy, then w
   }
 
   static override flags = {
+    'read-target': Flags.string({ description: 'Read-only target HOST:PORT (a replica): GET and HEAD requests go to the healthy read targets, round-robin, and to the targets when none is healthy; health-checked and drained like targets; repeatable or comma-separated [default: none]', multiple: true, helpValue: 'HOST:PORT' }),
+    'writer-affinity-timeout': duration('With read targets: after a write (POST, PUT, ...), send that client\'s reads to the targets for this long, by a kamal-writer cookie, so that it reads what it wrote; 0 turns it off; an app answering X-Writer-Affinity: false sets no cookie', DEFAULT_WRITER_AFFINITY_TIMEOUT_MS),
+    'read-target-websockets': Flags.boolean({ description: 'With read targets: WebSocket upgrades count as reads and may go to them [default: false]' }),
     host: Flags.string({ description: 'Host name to route to this service (exact or *.example.com); repeatable or comma-separated [default: none: any host]', multiple: true, helpValue: 'HOST' }),
     name: Flags.string({ description: 'Service name [default: the first host (and path prefix), or "default"]' }),
     'path-prefix': Flags.string({ description: 'Serve only paths under this prefix on the hosts (longest prefix wins; other services may serve the rest); repeatable or comma-separated [default: /]', multiple: true, helpValue: 'PATH' }),
@@ -81,6 +85,9 @@ Health-checks the new targets, switches all workers to them once healthy, then w
     const targets = (argv as string[]).map(normalizeTarget)
     const request = {
       targets,
+      readTargets: splitList(flags['read-target']).map(normalizeTarget),
+      writerAffinityTimeoutMs: parseDuration(flags['writer-affinity-timeout'], 'writer affinity timeout'),
+      readTargetWebSockets: flags['read-target-websockets'],
       hosts: splitList(flags.host),
       name: flags.name,
       pathPrefixes: splitList(flags['path-prefix']),

@@ -68,8 +68,9 @@ function describeRoutes({ hosts, pathPrefixes, canonicalHost }: ServiceStatus): 
   }).join(',')
 }
 
-/** `web-3:3000 (rollout 10%)` for a rollout target. */
+/** `web-3:3000 (rollout 10%)` for a rollout target, `replica-1:3000 (reader)` for a read target. */
 function describeTarget(service: ServiceStatus, target: TargetStatus): string {
+  if (target.slot === 'reader') return `${target.address} (reader)`
   if (target.slot !== 'rollout') return target.address
   const split = service.rolloutSplit
   if (!split) return `${target.address} (rollout, no requests)`

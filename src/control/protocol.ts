@@ -17,6 +17,12 @@ export const SOCKET_NAME = 'mproxy.sock'
 
 export interface DeployRequest {
   targets: string[]
+  /** Default none. */
+  readTargets?: string[]
+  /** Default 1000; 0 turns writer affinity off. */
+  writerAffinityTimeoutMs?: number
+  /** Default false. */
+  readTargetWebSockets?: boolean
   hosts: string[]
   name?: string
   /** Default `['/']`. */

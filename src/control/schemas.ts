@@ -18,6 +18,9 @@ const bytes = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)))
 export const DEPLOY_REQUEST = v.strictObject({
   targets: v.pipe(v.array(v.string()), v.minLength(1, 'at least one target (host:port) is required')),
   hosts: v.array(v.string()),
+  readTargets: v.optional(v.array(v.string())),
+  writerAffinityTimeoutMs: milliseconds,
+  readTargetWebSockets: v.optional(v.boolean()),
   name: text,
   pathPrefixes: v.optional(v.array(v.string())),
   stripPathPrefix: v.optional(v.boolean()),

@@ -21,6 +21,12 @@ export interface RouteService {
    * target of a single-target service. Empty: the service answers 503.
    */
   targets: string[]
+  /** Its healthy read targets, which get the reads; empty: reads go to `targets`. */
+  readTargets: string[]
+  /** Writer affinity (see ServiceSpec) in ms; 0 when off or the service has no read targets. */
+  writerAffinityMs: number
+  /** Upgrades count as reads. */
+  readTargetWebSockets: boolean
   /** The rollout slot's targets, the same way; they get the requests `rolloutSplit` picks. */
   rolloutTargets: string[]
   rolloutSplit?: { percent: number; allowlist: string[] }
@@ -190,6 +196,9 @@ const routeTable = v.object({
     stripPathPrefix: v.boolean(),
     scopeCookiePaths: v.boolean(),
     targets: v.array(v.string()),
+    readTargets: v.array(v.string()),
+    writerAffinityMs: v.number(),
+    readTargetWebSockets: v.boolean(),
     rolloutTargets: v.array(v.string()),
     rolloutSplit: v.optional(v.object({ percent: v.number(), allowlist: v.array(v.string()) })),
     targetTimeoutMs: v.number(),

@@ -35,7 +35,8 @@ export function formatServiceTable(services: readonly ServiceStatus[]): string {
   const rows = [['Service', 'Host', 'Path', 'Target', 'State', 'TLS']]
   const sorted = [...services].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   for (const service of sorted) {
-    const targets = service.targets.filter((target) => target.slot === 'active' && target.health !== 'draining')
+    // Writers, then readers (they are listed in that order).
+    const targets = service.targets.filter((target) => target.slot !== 'rollout' && target.health !== 'draining')
     rows.push([
       service.name,
       service.hosts.length > 0 ? service.hosts.join(',') : '*',

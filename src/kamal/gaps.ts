@@ -3,7 +3,7 @@
  * command line accepts and checks them all as kamal-proxy does; the translation (translate.ts)
  * then looks here for any flag whose value differs from kamal-proxy's default:
  *
- * - `refuse`: the command fails with one line (`--read-target is not supported by mproxy: ...`),
+ * - `refuse`: the command fails with one line (`--health-check-port is not supported by mproxy: ...`),
  *   nothing changed;
  * - `ignore`: accepted, and the proxy logs that it was not applied. Only for values that change
  *   nothing a client sees here.
@@ -17,13 +17,7 @@ export interface Gap {
 
 const unsupported = (why: string, whenUsed: 'refuse' | 'ignore' = 'refuse'): Gap => ({ why, whenUsed })
 
-const NO_READ_TARGETS = 'read targets are not supported; every target gets every request'
-
 export const DEPLOY_FLAG_GAPS: Partial<Record<DeployFlagName, Gap>> = {
-  'read-target': unsupported(NO_READ_TARGETS),
-  // Only about read targets, which are refused.
-  'writer-affinity-timeout': unsupported(NO_READ_TARGETS, 'ignore'),
-  'read-target-websockets': unsupported(NO_READ_TARGETS, 'ignore'),
   'health-check-port': unsupported('health checks go to the target\'s own port'),
   'health-check-host': unsupported('health checks send the target\'s address as Host'),
   'tls-on-demand-url': unsupported('certificates are ordered for the --host names only'),
@@ -32,7 +26,7 @@ export const DEPLOY_FLAG_GAPS: Partial<Record<DeployFlagName, Gap>> = {
 }
 
 export const ROLLOUT_DEPLOY_FLAG_GAPS: Partial<Record<keyof RolloutDeployFlags & string, Gap>> = {
-  'read-target': unsupported(NO_READ_TARGETS),
+  'read-target': unsupported('the rollout slot has no read targets; its targets get every request the split sends them'),
   // Replaced rollout targets drain for the service's --drain-timeout.
   'drain-timeout': unsupported('rollout targets drain for the drain timeout of the service\'s deploy', 'ignore'),
 }
@@ -41,7 +35,7 @@ export const RUN_FLAG_GAPS: Partial<Record<keyof RunFlags & string, Gap>> = {
   http3: unsupported('Node serves no HTTP/3 (QUIC)'),
 }
 
-/** The one-line refusal of a flag: `--read-target is not supported by mproxy: ...`. */
+/** The one-line refusal of a flag: `--health-check-port is not supported by mproxy: ...`. */
 export function refusal(subject: string, gap: Gap): string {
   return `${subject} is not supported by mproxy: ${gap.why}`
 }

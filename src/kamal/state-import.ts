@@ -9,8 +9,8 @@ import { oneLine } from '../errors'
 import { parseWith } from '../lib/schema'
 import { type ServiceSpec } from '../options'
 import { normalizeRolloutSplit, normalizeServiceSpec } from '../service-spec'
-import { KAMAL_DEFAULTS, type DeployFlagName } from './commands'
-import { DEPLOY_FLAG_GAPS, ignoredNote } from './gaps'
+import type { DeployFlagName } from './commands'
+import { DEPLOY_FLAG_GAPS, ROLLOUT_DEPLOY_FLAG_GAPS, ignoredNote } from './gaps'
 import { nanosToMs } from './go-values'
 import { translateTarget } from './translate'
 
@@ -139,6 +139,9 @@ function toSpec(row: KamalService, imported: readonly ServiceSpec[]): ServiceSpe
     name: row.name,
     hosts,
     targets: targetsOf(row.active_targets, row.active_target),
+    readTargets: targetsOf(row.active_readers, undefined),
+    writerAffinityTimeoutMs: ms(options.writer_affinity_timeout),
+    readTargetWebSockets: options.read_targets_accept_websockets === true,
     pathPrefixes,
     // Go reads a missing boolean as false: so did kamal-proxy.
     stripPathPrefix: options.strip_prefix === true,
@@ -199,12 +202,11 @@ function droppedOptions(row: KamalService): string[] {
   const health = target.health_check_config ?? {}
   const differs: [DeployFlagName, boolean][] = [
     ['tls-on-demand-url', !!options.tls_on_demand_url],
-    ['read-target', !empty(row.active_readers) || !empty(row.rollout_readers)],
-    ['writer-affinity-timeout', options.writer_affinity_timeout !== undefined && BigInt(options.writer_affinity_timeout) !== KAMAL_DEFAULTS.writerAffinityTimeout],
-    ['read-target-websockets', options.read_targets_accept_websockets === true],
     ['client-ip-header', !!options.client_ip_header],
     ['health-check-port', !!health.port],
     ['health-check-host', !!health.host],
   ]
-  return differs.filter(([, different]) => different).map(([name]) => ignoredNote(name, DEPLOY_FLAG_GAPS[name]!))
+  const dropped = differs.filter(([, different]) => different).map(([name]) => ignoredNote(name, DEPLOY_FLAG_GAPS[name]!))
+  if (!empty(row.rollout_readers)) dropped.push(ignoredNote('read-target', ROLLOUT_DEPLOY_FLAG_GAPS['read-target']!))
+  return dropped
 }

@@ -43,6 +43,9 @@ export function translateDeploy(command: Command<'deploy'>, context: DeployConte
   return {
     name: command.service,
     targets: flags.target.map(translateTarget),
+    readTargets: flags['read-target'].map(translateTarget),
+    writerAffinityTimeoutMs: nanosToMs(flags['writer-affinity-timeout']),
+    readTargetWebSockets: flags['read-target-websockets'],
     hosts,
     pathPrefixes,
     stripPathPrefix: flags['strip-path-prefix'],

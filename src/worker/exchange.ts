@@ -17,6 +17,7 @@ import { clientResponseHeaders, type RequestHead } from './forwarded-headers'
 import type { ServiceMetrics } from './request-metrics'
 import type { HeaderLog, HeaderValues } from './header-log'
 import { closeAfterAnswer } from './lingering-close'
+import { applyWriterAffinity } from './read-split'
 import { hostOnly } from './router'
 
 const EXCHANGE = Symbol('mproxy.exchange')
@@ -57,6 +58,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
   /** The response head's headers, once there is one (the upstream's, or mproxy's redirect). */
   responseHeaders: HeaderValues | undefined = undefined
   targetTimeoutMs = 0
+  /** Writer affinity of its service in ms (see read-split.ts); 0 when off. */
+  writerAffinityMs = 0
   /** Body buffering and size limits of its service; undefined for a service without any (most). */
   bodyRules: BufferingOptions | undefined = undefined
   /** What applies them, from the first dispatch on (see body-guard.ts). */
@@ -139,6 +142,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHead {
     if (this.cookiePrefix !== undefined && headers['set-cookie']) {
       headers['set-cookie'] = scopeCookies(headers['set-cookie'], this.cookiePrefix, hostOnly(this.host))
     }
+    if (this.writerAffinityMs > 0) applyWriterAffinity(headers, this.req.method, this.writerAffinityMs, Date.now())
     // Throws on a header Node will not send: the upstream client then reports a 502.
     res.writeHead(statusCode, statusMessage || undefined, clientResponseHeaders(headers, close) as unknown as string[])
     this.responseHeaders = headers

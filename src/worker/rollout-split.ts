@@ -5,6 +5,7 @@
  * FNV-1a hash of the value falls under the percentage. Requests without the cookie stay on the
  * active targets. Pure, and allocation-free on the request path.
  */
+import { cookieValue } from './request-cookies'
 
 export const ROLLOUT_COOKIE = 'kamal-rollout'
 
@@ -43,16 +44,5 @@ export function inRollout(split: RolloutSplit, value: string | undefined): boole
 
 /** The value of the `kamal-rollout` cookie in a Cookie header, if present. */
 export function rolloutCookie(cookieHeader: string | undefined): string | undefined {
-  if (cookieHeader === undefined) return undefined
-  let start = cookieHeader.indexOf(ROLLOUT_COOKIE)
-  while (start !== -1) {
-    const before = start === 0 ? ';' : cookieHeader[start - 1]
-    const after = start + ROLLOUT_COOKIE.length
-    if ((before === ';' || before === ' ') && cookieHeader[after] === '=') {
-      const end = cookieHeader.indexOf(';', after + 1)
-      return cookieHeader.slice(after + 1, end === -1 ? undefined : end).trim()
-    }
-    start = cookieHeader.indexOf(ROLLOUT_COOKIE, after)
-  }
-  return undefined
+  return cookieValue(cookieHeader, ROLLOUT_COOKIE)
 }

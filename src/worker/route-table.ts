@@ -11,6 +11,7 @@ import type { Exchange } from './exchange'
 import { BUILT_IN_PAGES, ErrorPages, sendErrorPage } from './error-pages'
 import { PauseGate, type GatedRoute } from './pause-gate'
 import type { RequestMetrics, ServiceMetrics } from './request-metrics'
+import { hasWriterAffinity, isRead } from './read-split'
 import { inRollout, rolloutCookie, type RolloutSplit } from './rollout-split'
 import { HeaderLog } from './header-log'
 import { urlHost, type RedirectRules } from './redirects'
@@ -44,13 +45,18 @@ export class ServiceRoute implements GatedRoute, RedirectRules {
   readonly forwardHeaders: boolean
   /** Extra access log fields; undefined when the service logs no header. */
   readonly headerLog: HeaderLog | undefined
+  /** Writer affinity in ms; 0 when off (see read-split.ts). */
+  readonly writerAffinityMs: number
+  readonly readTargetWebSockets: boolean
   readonly #targets: TargetProxy[]
+  readonly #readTargets: TargetProxy[]
   readonly #rolloutTargets: TargetProxy[]
   readonly #rolloutSplit: RolloutSplit | undefined
   #next = 0
+  #nextReader = 0
   #nextRollout = 0
 
-  constructor(service: RouteService, targets: TargetProxy[], rolloutTargets: TargetProxy[], metrics: ServiceMetrics | undefined) {
+  constructor(service: RouteService, slots: TargetSlots, metrics: ServiceMetrics | undefined) {
     this.name = service.name
     this.hosts = service.hosts
     this.pathPrefixes = service.pathPrefixes
@@ -73,26 +79,36 @@ export class ServiceRoute implements GatedRoute, RedirectRules {
     this.canonicalHost = urlHost(service.canonicalHost)
     this.forwardHeaders = service.forwardHeaders
     this.headerLog = HeaderLog.for(service.logRequestHeaders, service.logResponseHeaders)
-    this.#targets = targets
-    this.#rolloutTargets = rolloutTargets
-    this.#rolloutSplit = rolloutTargets.length > 0 ? service.rolloutSplit : undefined
+    this.writerAffinityMs = service.writerAffinityMs
+    this.readTargetWebSockets = service.readTargetWebSockets
+    this.#targets = slots.targets
+    this.#readTargets = slots.readTargets
+    this.#rolloutTargets = slots.rolloutTargets
+    this.#rolloutSplit = slots.rolloutTargets.length > 0 ? service.rolloutSplit : undefined
   }
 
-  /** Every target it may send to, rollout ones included. */
+  /** Every target it may send to, read and rollout ones included. */
   get targets(): readonly TargetProxy[] {
-    return this.#rolloutTargets.length === 0 ? this.#targets : [...this.#targets, ...this.#rolloutTargets]
+    if (this.#readTargets.length === 0 && this.#rolloutTargets.length === 0) return this.#targets
+    return [...this.#targets, ...this.#readTargets, ...this.#rolloutTargets]
   }
 
   /**
    * Round-robin over the slot the request belongs to (the primary only lists healthy targets):
-   * the rollout targets for the `kamal-rollout` cookie values the split picks, else the active
-   * ones. None: no target can take requests. The cookie is read only during a rollout: Node
-   * builds `req.headers` from the raw headers on first use, an object per request otherwise.
+   * the rollout targets for the `kamal-rollout` cookie values the split picks, the read targets
+   * for the reads they may take, else the active ones. None: no target can take requests.
+   * Cookies are read only during a rollout or with read targets: Node builds `req.headers` from
+   * the raw headers on first use, an object per request otherwise.
    */
   pick(req: IncomingMessage): TargetProxy | undefined {
     if (this.#rolloutSplit && inRollout(this.#rolloutSplit, rolloutCookie(req.headers.cookie))) {
       const target = this.#rolloutTargets[this.#nextRollout]
       this.#nextRollout = (this.#nextRollout + 1) % this.#rolloutTargets.length
+      return target
+    }
+    if (this.#readTargets.length > 0 && this.#takesReadTarget(req)) {
+      const target = this.#readTargets[this.#nextReader]
+      this.#nextReader = (this.#nextReader + 1) % this.#readTargets.length
       return target
     }
     if (this.#targets.length === 0) return undefined
@@ -103,10 +119,27 @@ export class ServiceRoute implements GatedRoute, RedirectRules {
 
   /** Proxies to the next target, or answers 503 when the service has none to offer. */
   dispatch(exchange: Exchange): void {
+    exchange.writerAffinityMs = this.writerAffinityMs
     const target = this.pick(exchange.req)
     if (target) target.web(exchange)
     else sendErrorPage(exchange.res, 503, this.pages)
   }
+
+  /**
+   * A read (an upgrade only when upgrades count as reads) from a client that has not just
+   * written: the only requests a read target gets.
+   */
+  #takesReadTarget(req: IncomingMessage): boolean {
+    if (!isRead(req.method) || (req.headers.upgrade !== undefined && !this.readTargetWebSockets)) return false
+    return this.writerAffinityMs === 0 || !hasWriterAffinity(req.headers.cookie, Date.now())
+  }
+}
+
+/** A service's target proxies, by slot. */
+export interface TargetSlots {
+  targets: TargetProxy[]
+  readTargets: TargetProxy[]
+  rolloutTargets: TargetProxy[]
 }
 
 export class WorkerRoutes {
@@ -156,8 +189,11 @@ export class WorkerRoutes {
       }
       return target
     }
-    const services = table.services.map((service) =>
-      new ServiceRoute(service, service.targets.map(proxyFor), service.rolloutTargets.map(proxyFor), this.#metrics?.service(service.name)))
+    const services = table.services.map((service) => new ServiceRoute(service, {
+      targets: service.targets.map(proxyFor),
+      readTargets: service.readTargets.map(proxyFor),
+      rolloutTargets: service.rolloutTargets.map(proxyFor),
+    }, this.#metrics?.service(service.name)))
     const byName = new Map(services.map((service) => [service.name, service]))
     for (const old of this.#services) {
       const next = byName.get(old.name)

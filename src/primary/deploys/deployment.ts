@@ -79,15 +79,17 @@ export class Deployment {
   /** Routes the service to `spec`'s targets once the new ones are healthy, then drains the replaced ones. */
   async deploy(spec: ServiceSpec, certificate: Service['certificate'], errorPages: ErrorPageTemplates = NO_ERROR_PAGES): Promise<DeploymentResult> {
     const current = this.#host.current(spec.name)
-    const service: Service = { spec, certificate, errorPages, targets: [], rolloutTargets: [], draining: current?.draining ?? [] }
+    const service: Service = { spec, certificate, errorPages, targets: [], readTargets: [], rolloutTargets: [], draining: current?.draining ?? [] }
     const active = this.#plan(service, current?.targets ?? [], spec.targets)
+    const readers = this.#plan(service, current?.readTargets ?? [], spec.readTargets)
     const rollout = this.#plan(service, current?.rolloutTargets ?? [], spec.rollout?.targets ?? [])
-    const added = [...active.added, ...rollout.added]
+    const added = [...active.added, ...readers.added, ...rollout.added]
     const warnings = await this.#awaitHealth(service, added, current !== undefined)
     let replaced: Target[]
     try {
       this.#rules.beforeSwitch?.()
       service.targets = [...active.kept, ...active.added]
+      service.readTargets = [...readers.kept, ...readers.added]
       service.rolloutTargets = [...rollout.kept, ...rollout.added]
       replaced = await this.#switch(service, current)
     } catch (err) {
@@ -95,8 +97,9 @@ export class Deployment {
       added.forEach((target) => target.stop())
       throw err
     }
-    const unchanged = current !== undefined && !active.changed && !rollout.changed
-    this.#reportSwitch(service, current, active.changed, rollout.changed)
+    const activeChanged = active.changed || readers.changed
+    const unchanged = current !== undefined && !activeChanged && !rollout.changed
+    this.#reportSwitch(service, current, activeChanged, rollout.changed)
     const revision = await this.#save(spec.name, current, added)
     this.#retire(service, replaced)
     this.#host.servicesChanged()
@@ -113,7 +116,7 @@ export class Deployment {
     this.#rules.progress(`stopped routing to ${name}`)
     const revision = await this.#save(name, service, [])
     log('info', 'service removed', { service: name })
-    const targets = [...service.targets, ...service.rolloutTargets]
+    const targets = routedTargets(service)
     this.#retire(service, targets)
     this.#host.servicesChanged()
     const [drained] = await Promise.all([this.#drain(service, targets), this.#rules.awaitPeers(revision)])
@@ -154,8 +157,9 @@ export class Deployment {
     const { progress } = this.#rules
     const workers = this.#host.workers.workerPids.length
     if (activeChanged || !current) {
-      log('info', 'switched', { service: spec.name, targets: spec.targets })
-      progress(`switched ${spec.name} to ${spec.targets.join(', ')} on ${workers} workers`)
+      log('info', 'switched', { service: spec.name, targets: spec.targets, readTargets: spec.readTargets.length > 0 ? spec.readTargets : undefined })
+      const reads = spec.readTargets.length > 0 ? ` (reads: ${spec.readTargets.join(', ')})` : ''
+      progress(`switched ${spec.name} to ${spec.targets.join(', ')}${reads} on ${workers} workers`)
     }
     if (rolloutChanged) {
       const targets = spec.rollout?.targets ?? []
@@ -189,14 +193,14 @@ export class Deployment {
 
   /** Routes the service to its targets on every worker; returns the current targets it replaced. */
   async #switch(service: Service, current: Service | undefined): Promise<Target[]> {
-    const serving = [...service.targets, ...service.rolloutTargets]
+    const serving = routedTargets(service)
     for (const target of serving) {
       target.setEvents(this.#host.targetEvents(service))
       target.setHealthCheck(service.spec.healthCheck)
     }
     this.#host.route(service.spec.name, service)
     await this.#host.publish()
-    return current ? [...current.targets, ...current.rolloutTargets].filter((target) => !serving.includes(target)) : []
+    return current ? routedTargets(current).filter((target) => !serving.includes(target)) : []
   }
 
   /** Saves the change; one made here that cannot be saved routes back to `previous`. */
@@ -209,7 +213,7 @@ export class Deployment {
         log('error', 'change applied but not saved', { service: name, error: oneLine(err) })
         return 0
       }
-      if (previous) [...previous.targets, ...previous.rolloutTargets].forEach((target) => target.setEvents(this.#host.targetEvents(previous)))
+      if (previous) routedTargets(previous).forEach((target) => target.setEvents(this.#host.targetEvents(previous)))
       this.#host.route(name, previous)
       added.forEach((target) => target.stop())
       await this.#host.publish()

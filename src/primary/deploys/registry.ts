@@ -25,7 +25,7 @@ import { keptState, specAfter, type StateCommand, type StateRequest } from './st
 import type { InflightSource } from './drain'
 import { loadErrorPages, loadErrorPagesOrBuiltIn } from './error-page-files'
 import { checkHostsAvailable, ownerOfAllHosts, resolveServiceName } from './host-ownership'
-import { restoredService, type Service } from './service'
+import { restoredService, routedTargets, type Service } from './service'
 import { serviceStatus } from './service-status'
 import { Target, type TargetEvents } from './target'
 
@@ -94,6 +94,7 @@ export class Registry implements FleetMember {
     const services = [...this.#services.values()].map((service) => ({
       spec: service.spec,
       targets: service.targets,
+      readTargets: service.readTargets,
       rolloutTargets: service.rolloutTargets,
       tlsRedirect: certificates.redirects(service.spec, service.certificate),
       acmeChallenges: service.certificate.kind === 'automatic',
@@ -213,7 +214,7 @@ export class Registry implements FleetMember {
   }
 
   stopHealthChecks(): void {
-    for (const service of this.#services.values()) [...service.targets, ...service.rolloutTargets].forEach((target) => target.stop())
+    for (const service of this.#services.values()) routedTargets(service).forEach((target) => target.stop())
   }
 
   // Private

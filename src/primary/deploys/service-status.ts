@@ -9,15 +9,15 @@ import type { TargetState } from './target'
 export interface TargetStatus {
   address: string
   health: TargetState
-  /** `rollout` for the targets of `mproxy rollout deploy`. */
-  slot: 'active' | 'rollout'
+  /** `reader` for read targets, `rollout` for the targets of `mproxy rollout deploy`. */
+  slot: 'active' | 'reader' | 'rollout'
   /** Requests and upgraded sockets in flight, summed over all workers. */
   inflight: number
 }
 
 /** Every option of the service as deployed (see ServiceSpec), with its targets' state and its certificates. */
-export interface ServiceStatus extends Omit<ServiceSpec, 'targets' | 'rollout'> {
-  /** Active targets, then rollout targets, then replaced ones still draining. */
+export interface ServiceStatus extends Omit<ServiceSpec, 'targets' | 'readTargets' | 'rollout'> {
+  /** Active targets, then read targets, then rollout targets, then replaced ones still draining. */
   targets: TargetStatus[]
   /** One entry per host for automatic certificates; one for a provided certificate. */
   certificates: HostCertificateStatus[]
@@ -29,20 +29,20 @@ export interface ServiceStatus extends Omit<ServiceSpec, 'targets' | 'rollout'> 
 
 /** `list`'s view of a service: its live targets, then those still draining. */
 export function serviceStatus(
-  { spec, targets, rolloutTargets, draining, certificate }: Service,
+  { spec, targets, readTargets, rolloutTargets, draining, certificate }: Service,
   certificates: ServiceCertificates,
   workers: InflightSource & { held(service: string): number },
 ): ServiceStatus {
-  const { targets: _targets, rollout, ...options } = spec
+  const { targets: _targets, readTargets: _readTargets, rollout, ...options } = spec
   return {
     ...options,
     certificates: certificates.status(spec, certificate),
     rolloutSplit: rollout?.split,
     held: workers.held(spec.name),
-    targets: [...targets, ...rolloutTargets, ...draining].map((target) => ({
+    targets: [...targets, ...readTargets, ...rolloutTargets, ...draining].map((target) => ({
       address: target.address,
       health: target.state,
-      slot: rolloutTargets.includes(target) ? 'rollout' : 'active',
+      slot: rolloutTargets.includes(target) ? 'rollout' : readTargets.includes(target) ? 'reader' : 'active',
       inflight: workers.inflight(target.address),
     })),
   }

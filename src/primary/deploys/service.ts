@@ -11,15 +11,17 @@ export interface Service {
   errorPages: ErrorPageTemplates
   /** The targets that get traffic (the healthy ones among them). */
   targets: Target[]
+  /** Its read targets (`--read-target`), which get the reads while one of them is healthy. */
+  readTargets: Target[]
   /** The rollout slot's targets (`mproxy rollout deploy`), which get the requests `spec.rollout.split` picks. */
   rolloutTargets: Target[]
   /** Replaced targets still finishing their requests, shown by `list`. */
   draining: Target[]
 }
 
-/** The targets the service routes to, which a pause or stop drains: active and rollout ones. */
+/** The targets the service routes to, which a pause or stop drains: active, read and rollout ones. */
 export function routedTargets(service: Service): Target[] {
-  return service.rolloutTargets.length === 0 ? service.targets : [...service.targets, ...service.rolloutTargets]
+  return [...service.targets, ...service.readTargets, ...service.rolloutTargets]
 }
 
 /**
@@ -29,9 +31,10 @@ export function routedTargets(service: Service): Target[] {
 export function restoredService(
   spec: ServiceSpec, certificate: ServiceCertificate, errorPages: ErrorPageTemplates, events: (service: Service) => TargetEvents,
 ): Service {
-  const service: Service = { spec, certificate, errorPages, targets: [], rolloutTargets: [], draining: [] }
+  const service: Service = { spec, certificate, errorPages, targets: [], readTargets: [], rolloutTargets: [], draining: [] }
   const restored = (address: string) => new Target(address, spec.healthCheck, events(service), 'healthy')
   service.targets = spec.targets.map(restored)
+  service.readTargets = spec.readTargets.map(restored)
   service.rolloutTargets = (spec.rollout?.targets ?? []).map(restored)
   for (const target of routedTargets(service)) target.beginHealthChecks()
   return service

@@ -9,6 +9,7 @@ import type { ServiceSpec } from '../../options'
 export interface RoutedService {
   spec: ServiceSpec
   targets: ReadonlyArray<{ readonly address: string; readonly state: string }>
+  readTargets: ReadonlyArray<{ readonly address: string; readonly state: string }>
   rolloutTargets: ReadonlyArray<{ readonly address: string; readonly state: string }>
   /** Plain HTTP is redirected to HTTPS (TLS with a certificate to serve, and redirects on). */
   tlsRedirect: boolean
@@ -34,7 +35,7 @@ export function buildRouteTable(version: number, services: Iterable<RoutedServic
   }
 }
 
-function routeService({ spec, targets, rolloutTargets, tlsRedirect, acmeChallenges, errorPages }: RoutedService): RouteService {
+function routeService({ spec, targets, readTargets, rolloutTargets, tlsRedirect, acmeChallenges, errorPages }: RoutedService): RouteService {
   return {
     name: spec.name,
     hosts: spec.hosts,
@@ -42,6 +43,9 @@ function routeService({ spec, targets, rolloutTargets, tlsRedirect, acmeChalleng
     stripPathPrefix: spec.stripPathPrefix,
     scopeCookiePaths: spec.scopeCookiePaths,
     targets: routedAddresses(targets),
+    readTargets: readerAddresses(readTargets),
+    writerAffinityMs: readTargets.length > 0 ? spec.writerAffinityTimeoutMs : 0,
+    readTargetWebSockets: spec.readTargetWebSockets,
     rolloutTargets: routedAddresses(rolloutTargets),
     // Without a split nobody is sent to the rollout targets.
     rolloutSplit: spec.rollout?.split,
@@ -73,5 +77,15 @@ function routedAddresses(targets: RoutedService['targets']): string[] {
   let routed = targets.filter((target) => target.state === 'healthy')
   if (routed.length === 0) routed = targets.filter((target) => target.state === 'adding')
   if (routed.length === 0 && targets.length === 1) routed = [...targets]
+  return routed.map((target) => target.address)
+}
+
+/**
+ * The read targets that take reads: the healthy ones, or those a forced deploy switched to
+ * before any check. Never a failing one: the writers answer reads as well.
+ */
+function readerAddresses(targets: RoutedService['readTargets']): string[] {
+  let routed = targets.filter((target) => target.state === 'healthy')
+  if (routed.length === 0) routed = targets.filter((target) => target.state === 'adding')
   return routed.map((target) => target.address)
 }
