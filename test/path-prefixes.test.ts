@@ -1,10 +1,14 @@
 import type http from 'node:http'
 import { errorLines, openUpgrade, request, startBackend, startProxy, type Backend } from './helpers'
 
-/** Answers `<name> <path the app saw>`; `/login` sets a cookie for the host at `/`. */
+/**
+ * Answers `<name> <path the app saw>`; `/login` sets a cookie for the host at `/` and one for
+ * another domain, `/remember` a single cookie (which reaches the proxy as a string, not a list).
+ */
 function echoPath(req: http.IncomingMessage, res: http.ServerResponse, backend: Backend): void {
   if (req.url === '/up') return void res.end('ok')
   if (req.url?.endsWith('/login')) res.setHeader('set-cookie', ['session=1; Path=/; HttpOnly', 'tracking=1; Domain=other.test; Path=/'])
+  if (req.url?.endsWith('/remember')) res.setHeader('set-cookie', 'remember=1; Path=/')
   res.end(`${backend.name} ${req.url}`)
 }
 
@@ -48,6 +52,8 @@ describe('path prefixes', () => {
 
     const res = await request(proxy.port, { host: 'app.test', path: '/api/login' })
     expect(res.headers['set-cookie']).toEqual(['session=1; Path=/api; HttpOnly', 'tracking=1; Domain=other.test; Path=/'])
+    const single = await request(proxy.port, { host: 'app.test', path: '/api/remember' })
+    expect([single.status, single.headers['set-cookie']]).toEqual([200, ['remember=1; Path=/api']])
   })
 
   it('strips the prefix of a WebSocket upgrade too', async () => {

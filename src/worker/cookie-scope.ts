@@ -9,7 +9,9 @@
  * host) to sit under `prefix`: `Path=/` or none → `Path=/api`, `Path=/admin` → `Path=/api/admin`.
  * Cookies for other domains are left alone.
  */
-export function scopeCookies(cookies: readonly string[], prefix: string, host: string): string[] {
+export function scopeCookies(cookies: string | readonly string[], prefix: string, host: string): string[] {
+  // The upstream client gives one Set-Cookie as a string, several as an array.
+  if (typeof cookies === 'string') return [scopeCookie(cookies, prefix, host)]
   return cookies.map((cookie) => scopeCookie(cookie, prefix, host))
 }
 
