@@ -4,18 +4,15 @@
  * and configuration/proxy.rb: `docker exec kamal-proxy kamal-proxy deploy app-web --target="<id>:80" ...`),
  * under load, then `kamal app maintenance`, `kamal app live` and `kamal app remove`; both dialects on one server; a takeover; the import of a kamal-proxy state.
  */
-import { execFile } from 'node:child_process'
 import { X509Certificate, createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import * as tls from 'node:tls'
-import type { ListResponse } from '../src/control/protocol'
 import {
-  CLI_TIMEOUT_MS, REPO_ROOT, cleanEnv, makeStateDir, request, runCli, runLoad, startBackend, startProxy, track, waitUntil,
-  type CliResult, type Proxy,
+  kamalHost, mproxyList, request, runCli, runLoad, startBackend, startProxy, succeeded, waitUntil,
+  type CliResult,
 } from './helpers'
 
-const KAMAL_BIN = path.join(REPO_ROOT, 'bin', 'kamal-proxy.js')
 /** What Kamal adds to every app deploy by default (buffering on, three request headers logged). */
 const KAMAL_DEFAULT_FLAGS = [
   '--deploy-timeout=30s', '--drain-timeout=30s', '--buffer-requests', '--buffer-responses',
@@ -26,44 +23,6 @@ const STEP_REQUESTS = 100
 const LOAD_TEST_TIMEOUT_MS = 90_000
 const stripStyles = (text: string) => text.replace(/\x1b\[[\d;]*m/g, '')
 
-interface KamalHost {
-  home: string
-  socket: string
-  dataDir: string
-  /** `node bin/kamal-proxy.js <args>` with this HOME and socket. */
-  kamal(args: string[]): Promise<CliResult>
-  /** `kamal-proxy run`, waiting for it to listen. */
-  run(env?: Record<string, string>): Promise<Proxy>
-}
-
-function kamalHost(): KamalHost {
-  const home = makeStateDir()
-  const socket = path.join(home, 'kamal-proxy.sock')
-  const env = { HOME: home, KAMAL_PROXY_SOCKET: socket }
-  return {
-    home,
-    socket,
-    dataDir: path.join(home, '.config', 'kamal-proxy'),
-    kamal: (args) => new Promise((resolve) => {
-      const started = Date.now()
-      const child = execFile(process.execPath, [KAMAL_BIN, ...args], { cwd: REPO_ROOT, env: cleanEnv(env), timeout: CLI_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout: String(stdout), stderr: String(stderr), durationMs: Date.now() - started })
-      })
-      track(child)
-    }),
-    // HTTP_PORT and HTTPS_PORT are kamal-proxy's variables too; workers come from MPROXY_WORKERS.
-    run: (extra = {}) => startProxy({ bin: KAMAL_BIN, envOnly: true, env: { ...env, MPROXY_WORKERS: '2', ...extra } }),
-  }
-}
-
-/** `mproxy list --json` on the data dir: the other dialect, through the socket link. */
-async function mproxyList(dataDir: string): Promise<ListResponse> {
-  const result = await runCli(['list', '--json'], { stateDir: dataDir })
-  if (result.code !== 0) throw new Error(`mproxy list failed: ${result.stderr}`)
-  return JSON.parse(result.stdout) as ListResponse
-}
-
-const succeeded = (result: CliResult) => expect({ code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ code: 0, stdout: '', stderr: '' })
 const failed = (result: CliResult, message: string) => expect({ code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ code: 1, stdout: '', stderr: `Error: ${message}\n` })
 
 describe('kamal-proxy, as Kamal 2 drives it', () => {
@@ -138,8 +97,8 @@ describe('kamal-proxy, as Kamal 2 drives it', () => {
     succeeded(await host.kamal(['deploy', 'web', '--target', backend.address, '--host', 'app.test']))
 
     failed(await host.kamal(['deploy', 'other', `--target=${backend.address}`, '--host=app.test']), 'host settings conflict with another service')
-    failed(await host.kamal(['deploy', 'web', `--target=${backend.address}`, '--host=app.test', '--read-target=replica:3000']),
-      '--read-target is not supported by mproxy: read targets are not supported; every target gets every request')
+    failed(await host.kamal(['deploy', 'web', `--target=${backend.address}`, '--host=app.test', '--health-check-port=8080']),
+      "--health-check-port is not supported by mproxy: health checks go to the target's own port")
     failed(await host.kamal(['deploy', 'web', '--target=http://web:3000']), 'http://web:3000 :invalid host pattern')
     failed(await host.kamal(['deploy', 'web', '--target=127.0.0.1:1', '--deploy-timeout=300ms', '--health-check-interval=50ms']), 'target failed to become healthy within configured timeout (300ms)')
     failed(await host.kamal(['rollout', 'set', 'web', '--percent=10']), 'rollout target not set')
@@ -225,7 +184,8 @@ describe('moving from kamal-proxy', () => {
 
     expect(stripStyles((await host.kamal(['list'])).stdout).split('\n').map((line) => line.trimEnd().split(/ +/))).toEqual([
       ['Service', 'Host', 'Path', 'Target', 'State', 'TLS'],
-      ['app-api', 'app.example.com', '/api', 'api-1:3000,api-2:3000', 'running', 'yes'],
+      // Writers, then readers, as kamal-proxy lists them.
+      ['app-api', 'app.example.com', '/api', 'api-1:3000,api-2:3000,api-replica:3000', 'running', 'yes'],
       ['app-web', 'app.example.com', '/', backend.address, 'running', 'yes'],
       ['legacy', 'legacy.example.com', '/', 'legacy-web:3000', 'stopped', 'no'],
       [''],

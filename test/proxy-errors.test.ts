@@ -23,7 +23,10 @@ describe('isRetryable', () => {
     ['a POST', { req: { method: 'POST' } }, 'UND_ERR_SOCKET', false],
     ['a PUT with a body', { req: { method: 'PUT' }, hasBody: true }, 'UND_ERR_SOCKET', false],
     ['a second failure', { retries: 1 }, 'UND_ERR_SOCKET', false],
-    ['a refused connection (no stale socket)', {}, 'ECONNREFUSED', false],
+    ['a refused connection (nothing was sent)', {}, 'ECONNREFUSED', true],
+    ['a POST whose connection was refused', { req: { method: 'POST' } }, 'ECONNREFUSED', true],
+    ['a POST with a body whose connection was refused', { req: { method: 'POST' }, hasBody: true }, 'ECONNREFUSED', false],
+    ['a second refusal', { retries: 1 }, 'ECONNREFUSED', false],
     ['a request already answered', { responded: true }, 'UND_ERR_SOCKET', false],
     ['a request mproxy aborted (target timeout)', { abortReason: 'timeout' as never }, 'UND_ERR_SOCKET', false],
   ])('%s: %p', (_case, overrides, code, expected) => {

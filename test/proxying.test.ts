@@ -120,6 +120,24 @@ describe('request log', () => {
 })
 
 describe('upstream errors', () => {
+  it('sends a request whose connection a dead target refused to another target, whatever its method', async () => {
+    const [live, dead] = [await startBackend(), await startBackend()]
+    const proxy = await startProxy({ workers: 1 })
+    // Health checks a minute apart: the dead target stays routed for the whole test.
+    const deployed = await proxy.cli(['deploy', live.address, dead.address, '--health-check-interval', '1m'])
+    expect(deployed.code).toBe(0)
+    await dead.close()
+
+    const answers: Array<[number, string]> = []
+    for (const method of ['GET', 'POST', 'DELETE', 'GET', 'POST', 'DELETE']) {
+      const res = await request(proxy.port, { method })
+      answers.push([res.status, res.body])
+    }
+
+    expect(answers).toEqual(Array(6).fill([200, live.name]))
+    expect((await proxy.list()).services[0].targets.find((target) => target.address === dead.address)?.health).toBe('healthy')
+  })
+
   it('answers 502 when the target has gone away', async () => {
     const backend = await startBackend()
     const proxy = await startProxy({ workers: 1 })

@@ -50,12 +50,15 @@ export function upstreamErrorKind(err: NodeJS.ErrnoException, abortReason: Abort
 }
 
 /**
- * An upstream may close an idle keep-alive connection just as the proxy reuses it. A request
- * that failed that way before any answer, has no body and may be sent twice, is sent once more,
- * as Go's and nginx's proxies do.
+ * A request without a body that failed before any answer is sent once more (through the routes
+ * of the moment, so to another target if its own left them) when sending it again is safe:
+ * - its connection was refused: nothing was sent, whatever the method (a target that died
+ *   before its health check noticed);
+ * - an upstream closed an idle keep-alive connection just as the proxy reused it, and the method
+ *   means the same when sent twice, as Go's and nginx's proxies do.
  */
 export function isRetryable(exchange: Pick<Exchange, 'retries' | 'abortReason' | 'responded' | 'headHeld' | 'hasBody' | 'req'>, err: Error): boolean {
   const code = (err as NodeJS.ErrnoException).code
-  return exchange.retries === 0 && exchange.abortReason === undefined && !exchange.responded && !exchange.headHeld && !exchange.hasBody &&
-    code !== undefined && STALE_CONNECTION_CODES.has(code) && IDEMPOTENT_METHODS.has(exchange.req.method ?? '')
+  if (exchange.retries > 0 || exchange.abortReason !== undefined || exchange.responded || exchange.headHeld || exchange.hasBody || code === undefined) return false
+  return code === 'ECONNREFUSED' || (STALE_CONNECTION_CODES.has(code) && IDEMPOTENT_METHODS.has(exchange.req.method ?? ''))
 }
