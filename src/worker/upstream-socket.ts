@@ -32,7 +32,12 @@ export function upstreamConnector(connectTimeoutMs: number): BuildConnector.conn
 
 function readPastWriteErrors(socket: Socket): void {
   let writeError: Error | undefined
-  const guard = (done: WriteCallback): WriteCallback => (err) => {
+  // A stream has one write in progress at a time: its callback waits here, so that no function is
+  // made per write.
+  let pending: WriteCallback | undefined
+  const written: WriteCallback = (err) => {
+    const done = pending!
+    pending = undefined
     if (!isPeerGone(err)) return done(err)
     if (writeError === undefined) {
       writeError = err!
@@ -46,11 +51,13 @@ function readPastWriteErrors(socket: Socket): void {
   // Writes after the error are dropped: the peer reads nothing more.
   socket._write = function (chunk, encoding, done) {
     if (writeError !== undefined) return void process.nextTick(done)
-    write.call(this, chunk, encoding, guard(done))
+    pending = done
+    write.call(this, chunk, encoding, written)
   }
   socket._writev = function (chunks, done) {
     if (writeError !== undefined) return void process.nextTick(done)
-    writev.call(this, chunks, guard(done))
+    pending = done
+    writev.call(this, chunks, written)
   }
 }
 
