@@ -104,6 +104,9 @@ describe('normalizeServiceSpec', () => {
       name: DEFAULT_SERVICE_NAME,
       hosts: [],
       targets: ['web:3000'],
+      readTargets: [],
+      writerAffinityTimeoutMs: 1_000,
+      readTargetWebSockets: false,
       pathPrefixes: ['/'],
       stripPathPrefix: true,
       scopeCookiePaths: false,
@@ -141,8 +144,16 @@ describe('normalizeServiceSpec', () => {
     ['a canonical host that is no host name', { canonicalHost: 'a b' }, /^invalid host "a b"/],
     ['a logged header that is no header name', { logRequestHeaders: ['X Bad'] }, /^invalid header name "X Bad" for --log-request-header$/],
     ['two logged headers that make the same field', { logResponseHeaders: ['X-A', 'x_a'] }, /^--log-response-header x-a and x_a would be logged as the same field$/],
+    ['a read target that is also a target', { readTargets: ['replica:3000', 'WEB:3000'] }, /^web:3000 is both a target and a read target: give it once$/],
+    ['a read target that is no address', { readTargets: ['http://replica'] }, /invalid target/],
+    ['a negative writer affinity timeout', { writerAffinityTimeoutMs: -1 }, /^invalid writer affinity timeout: must be a non-negative duration$/],
   ])('refuses %s', (_case, input, message) => {
     expect(() => normalizeServiceSpec({ targets: ['web:3000'], ...input })).toThrow(message)
+  })
+
+  it('takes read targets, without duplicates, and writer affinity off at 0', () => {
+    const spec = normalizeServiceSpec({ targets: ['web:3000'], readTargets: ['replica-1:3000', 'replica-1:3000', 'replica-2:3000'], writerAffinityTimeoutMs: 0 })
+    expect([spec.readTargets, spec.writerAffinityTimeoutMs]).toEqual([['replica-1:3000', 'replica-2:3000'], 0])
   })
 
   it('turns TLS on with certificate files, redirecting HTTP by default', () => {
