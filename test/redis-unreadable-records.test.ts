@@ -6,35 +6,17 @@
 import fs from 'node:fs'
 import { StateFileError } from '../src/errors'
 import * as logger from '../src/lib/logger'
-import { type ServiceSpec } from '../src/options'
-import { normalizeServiceSpec } from '../src/service-spec'
 import { FleetLock } from '../src/primary/fleet/fleet-lock'
 import { FleetNodes } from '../src/primary/fleet/fleet-nodes'
 import { createRedisClient } from '../src/primary/fleet/redis-client'
 import { SharedCertificates } from '../src/primary/fleet/shared-certificates'
 import { RedisStateStore } from '../src/primary/state/redis-state-store'
-import { SharedState } from '../src/primary/state/shared-state'
 import { FileStateStore } from '../src/primary/state/state-store'
 import { CertificateFiles } from '../src/primary/tls/certificate-files'
-import { makeStateDir, makeTestCertificate, onCleanup, startRedis } from './helpers'
+import { makeStateDir, makeTestCertificate, onCleanup } from './helpers'
+import { recordSpec, startSharedState } from './helpers/shared-state'
 
 const DIRECTORY_URL = 'https://ca.test/directory'
-
-function spec(name: string, hosts: string[]): ServiceSpec {
-  return normalizeServiceSpec({ name, hosts, targets: ['127.0.0.1:3000'], healthCheck: {} })
-}
-
-/** A Redis with a seeded shared state under `test:`, and a client connected to it. */
-async function sharedState(): Promise<{ shared: SharedState; redis: ReturnType<typeof createRedisClient> }> {
-  const server = await startRedis()
-  const redis = createRedisClient(server.url)
-  onCleanup(async () => redis.disconnect())
-  await redis.connect()
-  const shared = new SharedState(redis, 'test:', server.url)
-  await shared.seed([], 'n1')
-  await shared.read()
-  return { shared, redis }
-}
 
 /** The messages logged while `work` runs (and nothing written to stdout). */
 async function logsOf(work: () => Promise<void>): Promise<Array<[level: string, msg: string, fields: Record<string, unknown>]>> {
@@ -49,11 +31,11 @@ async function logsOf(work: () => Promise<void>): Promise<Array<[level: string, 
 
 describe('unreadable records in redis (real redis-server)', () => {
   it('leaves a bad service record out of a read, unapplied and undeleted, and holds up no other change', async () => {
-    const { shared, redis } = await sharedState()
-    await shared.commit('gone', spec('gone', ['gone.test']), 'n1')
+    const { shared, redis } = await startSharedState()
+    await shared.commit('gone', recordSpec('gone', ['gone.test']), 'n1')
     const removedAt = await shared.commit('gone', undefined, 'n1')
     await redis.hset('test:services', 'bad', '{"revision":')
-    await redis.hset('test:services', 'misnamed', JSON.stringify({ revision: 1, origin: 'n1', spec: spec('other', ['other.test']) }))
+    await redis.hset('test:services', 'misnamed', JSON.stringify({ revision: 1, origin: 'n1', spec: recordSpec('other', ['other.test']) }))
 
     const logs = await logsOf(async () => {
       const { records, unreadable } = await shared.read()
@@ -61,7 +43,7 @@ describe('unreadable records in redis (real redis-server)', () => {
       expect([...unreadable].sort()).toEqual(['bad', 'misnamed'])
       expect((await shared.readOne('bad')).record).toBeUndefined()
       // The scripts step over it: a commit checks hosts against the others, pruning keeps it.
-      expect(await shared.commit('web', spec('web', ['a.test']), 'n2')).toBe(removedAt + 1)
+      expect(await shared.commit('web', recordSpec('web', ['a.test']), 'n2')).toBe(removedAt + 1)
       expect(await shared.pruneTombstones(removedAt)).toBe(1)
     })
 
@@ -79,12 +61,12 @@ describe('unreadable records in redis (real redis-server)', () => {
   })
 
   it('refuses a revision counter that is not a number, naming its key; a node starting then serves its local copy', async () => {
-    const { shared, redis } = await sharedState()
+    const { shared, redis } = await startSharedState()
     await redis.set('test:revision', 'seven')
     await expect(shared.head()).rejects.toThrow(new StateFileError('invalid redis record test:revision: expected a whole number'))
 
     const file = new FileStateStore(makeStateDir())
-    await file.save({ version: 1, services: [spec('web', ['a.test'])] })
+    await file.save({ version: 1, services: [recordSpec('web', ['a.test'])] })
     const connection = createRedisClient(`unix://${redis.options.path}`)
     const store = new RedisStateStore({ redis: connection, shared, file, node: 'n1', label: 'test', prefix: 'test:' })
     onCleanup(() => {
@@ -100,7 +82,7 @@ describe('unreadable records in redis (real redis-server)', () => {
   })
 
   it('waits for a live node whose record is unreadable, prunes nothing for it, and skips a bad report', async () => {
-    const { redis } = await sharedState()
+    const { redis } = await startSharedState()
     const nodes = new FleetNodes(redis, 'test:', 'n1', '1.0.0')
     nodes.startedWith = 4
     const pipeline = redis.pipeline()
@@ -122,7 +104,7 @@ describe('unreadable records in redis (real redis-server)', () => {
   })
 
   it('gives a lock without expiry, not taken by any node, the expiry of a node\'s', async () => {
-    const { redis } = await sharedState()
+    const { redis } = await startSharedState()
     await redis.set('test:lock:web', 'by-hand')
     const logs = await logsOf(async () => {
       expect(await FleetLock.tryAcquire(redis, 'test:lock:web', 'n1', 'web')).toEqual({ holder: 'by-hand' })
@@ -132,7 +114,7 @@ describe('unreadable records in redis (real redis-server)', () => {
   })
 
   it('serves and shares the local copy of a bad certificate, replaces a bad account, and ignores a bad failed order', async () => {
-    const { redis } = await sharedState()
+    const { redis } = await startSharedState()
     const files = new CertificateFiles(makeStateDir())
     await files.loadAll() // makes its directory
     const local = makeTestCertificate(['a.test'])

@@ -1,30 +1,11 @@
 import { HostInUseError, StateFileError } from '../src/errors'
-import { type ServiceSpec } from '../src/options'
-import { normalizeServiceSpec } from '../src/service-spec'
 import { FleetLock } from '../src/primary/fleet/fleet-lock'
-import { createRedisClient } from '../src/primary/fleet/redis-client'
-import { SharedState } from '../src/primary/state/shared-state'
-import { onCleanup, startRedis } from './helpers'
-
-function spec(name: string, hosts: string[]): ServiceSpec {
-  return normalizeServiceSpec({ name, hosts, targets: ['127.0.0.1:3000'], healthCheck: {} })
-}
-
-async function sharedState(): Promise<{ shared: SharedState; redis: ReturnType<typeof createRedisClient> }> {
-  const server = await startRedis()
-  const redis = createRedisClient(server.url)
-  onCleanup(async () => redis.disconnect())
-  await redis.connect()
-  const shared = new SharedState(redis, 'test:', server.url)
-  await shared.seed([], 'n1')
-  await shared.read()
-  return { shared, redis }
-}
+import { recordSpec, startSharedState } from './helpers/shared-state'
 
 describe('SharedState (real redis-server)', () => {
   it('gives each change the next revision and keeps a tombstone for a removal', async () => {
-    const { shared } = await sharedState()
-    expect(await shared.commit('web', spec('web', ['a.test']), 'n1')).toBe(2)
+    const { shared } = await startSharedState()
+    expect(await shared.commit('web', recordSpec('web', ['a.test']), 'n1')).toBe(2)
     expect(await shared.commit('web', undefined, 'n2')).toBe(3)
     const { head, records } = await shared.read()
     expect(head.revision).toBe(3)
@@ -32,11 +13,11 @@ describe('SharedState (real redis-server)', () => {
   })
 
   it('prunes the tombstones up to a revision, and nothing else', async () => {
-    const { shared } = await sharedState()
-    await shared.commit('old', spec('old', ['old.test']), 'n1')
+    const { shared } = await startSharedState()
+    await shared.commit('old', recordSpec('old', ['old.test']), 'n1')
     await shared.commit('old', undefined, 'n1')
-    await shared.commit('kept', spec('kept', ['kept.test']), 'n1')
-    await shared.commit('recent', spec('recent', ['recent.test']), 'n1')
+    await shared.commit('kept', recordSpec('kept', ['kept.test']), 'n1')
+    await shared.commit('recent', recordSpec('recent', ['recent.test']), 'n1')
     const removedAt = await shared.commit('recent', undefined, 'n1')
 
     expect(await shared.pruneTombstones(removedAt - 1)).toBe(1)
@@ -49,36 +30,36 @@ describe('SharedState (real redis-server)', () => {
     ['a host of another service', ['a.test'], ['b.test', 'a.test'], 'host a.test is already used by service first'],
     ['no host, like another service', [], [], 'service first already answers for requests with no matching host'],
   ])('refuses %s atomically, and writes nothing', async (_case, firstHosts, secondHosts, message) => {
-    const { shared } = await sharedState()
-    await shared.commit('first', spec('first', firstHosts), 'n1')
-    const refused = await shared.commit('second', spec('second', secondHosts), 'n2').catch((err: Error) => err)
+    const { shared } = await startSharedState()
+    await shared.commit('first', recordSpec('first', firstHosts), 'n1')
+    const refused = await shared.commit('second', recordSpec('second', secondHosts), 'n2').catch((err: Error) => err)
     expect(refused).toBeInstanceOf(HostInUseError)
     expect((refused as Error).message).toContain(message)
     expect((await shared.read()).records.has('second')).toBe(false)
   })
 
   it('lets a removed service\'s hosts be taken', async () => {
-    const { shared } = await sharedState()
-    await shared.commit('first', spec('first', ['a.test']), 'n1')
+    const { shared } = await startSharedState()
+    await shared.commit('first', recordSpec('first', ['a.test']), 'n1')
     await shared.commit('first', undefined, 'n1')
-    await expect(shared.commit('second', spec('second', ['a.test']), 'n2')).resolves.toBe(4)
+    await expect(shared.commit('second', recordSpec('second', ['a.test']), 'n2')).resolves.toBe(4)
   })
 
   it('seeds an empty Redis once; a commit against a Redis that lost its data is refused', async () => {
-    const { shared, redis } = await sharedState()
-    expect(await shared.seed([spec('web', [])], 'n2')).toBe(false)
+    const { shared, redis } = await startSharedState()
+    expect(await shared.seed([recordSpec('web', [])], 'n2')).toBe(false)
     await redis.flushall()
-    const refused = await shared.commit('web', spec('web', []), 'n1').catch((err: Error) => err)
+    const refused = await shared.commit('web', recordSpec('web', []), 'n1').catch((err: Error) => err)
     expect(refused).toBeInstanceOf(StateFileError)
     expect((refused as Error).message).toContain('lost its data')
-    expect(await shared.seed([spec('web', [])], 'n1')).toBe(true)
+    expect(await shared.seed([recordSpec('web', [])], 'n1')).toBe(true)
     expect((await shared.read()).records.get('web')?.revision).toBe(1)
   })
 })
 
 describe('FleetLock (real redis-server)', () => {
   it('is held by one node at a time and released only by its owner', async () => {
-    const { redis } = await sharedState()
+    const { redis } = await startSharedState()
     const first = await FleetLock.tryAcquire(redis, 'test:lock:web', 'n1', 'web')
     expect(first).toBeInstanceOf(FleetLock)
     expect(await FleetLock.tryAcquire(redis, 'test:lock:web', 'n2', 'web')).toEqual({ holder: 'n1' })
@@ -96,7 +77,7 @@ describe('FleetLock (real redis-server)', () => {
   })
 
   it('gives up after its wait, naming the holder', async () => {
-    const { redis } = await sharedState()
+    const { redis } = await startSharedState()
     const held = await FleetLock.tryAcquire(redis, 'test:lock:web', 'n1', 'web')
     await expect(FleetLock.acquire(redis, 'test:lock:web', 'n2', 'web', 300, () => {}))
       .rejects.toThrow('timed out after 300ms waiting for node n1 to finish its change of web')
