@@ -25,49 +25,61 @@ function checkTimeout(name: string, ms: unknown, { allowZero = false } = {}): nu
 const optionalMs = v.optional(v.number())
 const optionalBytes = v.optional(v.number())
 const optionalText = v.optional(v.string())
+const optionalList = v.optional(v.array(v.string()))
+const optionalFlag = v.optional(v.boolean())
+
+/**
+ * The options of a service whose shape is the same wherever it comes from: a deploy request
+ * (control/schemas.ts) and a stored definition (below). Numbers, nested objects and the fields
+ * that identify a service differ in strictness between the two.
+ */
+export const SERVICE_OPTION_FIELDS = {
+  readTargets: optionalList,
+  readTargetWebSockets: optionalFlag,
+  pathPrefixes: optionalList,
+  stripPathPrefix: optionalFlag,
+  scopeCookiePaths: optionalFlag,
+  drainWebSockets: optionalFlag,
+  tls: optionalFlag,
+  tlsRedirect: optionalFlag,
+  tlsCertificatePath: optionalText,
+  tlsPrivateKeyPath: optionalText,
+  excludeMetricsPaths: optionalList,
+  errorPagesPath: optionalText,
+  canonicalHost: optionalText,
+  forwardHeaders: optionalFlag,
+  logRequestHeaders: optionalList,
+  logResponseHeaders: optionalList,
+}
+
 /**
  * The shape of a service definition from any source: a deploy request, state.json, a Redis
  * record. Unknown fields are ignored (a file written by another version); the values' meaning is
  * checked by normalizeServiceSpec.
  */
 const SERVICE_SPEC_INPUT = v.looseObject({
+  ...SERVICE_OPTION_FIELDS,
   name: optionalText,
-  hosts: v.optional(v.array(v.string())),
+  hosts: optionalList,
   targets: v.array(v.string()),
-  readTargets: v.optional(v.array(v.string())),
   writerAffinityTimeoutMs: optionalMs,
-  readTargetWebSockets: v.optional(v.boolean()),
-  pathPrefixes: v.optional(v.array(v.string())),
-  stripPathPrefix: v.optional(v.boolean()),
-  scopeCookiePaths: v.optional(v.boolean()),
   healthCheck: v.optional(v.looseObject({ path: optionalText, intervalMs: optionalMs, timeoutMs: optionalMs })),
   targetTimeoutMs: optionalMs,
   drainTimeoutMs: optionalMs,
-  drainWebSockets: v.optional(v.boolean()),
-  tls: v.optional(v.boolean()),
-  tlsRedirect: v.optional(v.boolean()),
-  excludeMetricsPaths: v.optional(v.array(v.string())),
-  tlsCertificatePath: optionalText,
-  tlsPrivateKeyPath: optionalText,
   rollout: v.optional(v.looseObject({
     targets: v.array(v.string()),
-    split: v.optional(v.looseObject({ percent: v.number(), allowlist: v.optional(v.array(v.string())) })),
+    split: v.optional(v.looseObject({ percent: v.number(), allowlist: optionalList })),
   })),
-  errorPagesPath: optionalText,
   state: v.optional(v.picklist(SERVICE_STATES)),
   stopMessage: optionalText,
   maxPauseMs: optionalMs,
   buffering: v.optional(v.looseObject({
-    requests: v.optional(v.boolean()),
-    responses: v.optional(v.boolean()),
+    requests: optionalFlag,
+    responses: optionalFlag,
     memoryBytes: optionalBytes,
     maxRequestBodyBytes: optionalBytes,
     maxResponseBodyBytes: optionalBytes,
   })),
-  canonicalHost: optionalText,
-  forwardHeaders: v.optional(v.boolean()),
-  logRequestHeaders: v.optional(v.array(v.string())),
-  logResponseHeaders: v.optional(v.array(v.string())),
 })
 
 /** Validates a service definition from an untrusted source (CLI request, state file) and normalizes it. */

@@ -6,6 +6,7 @@
  */
 import * as v from 'valibot'
 import { parseWith } from '../lib/schema'
+import { SERVICE_OPTION_FIELDS } from '../service-spec'
 import type {
   CommitRequest, DeployRequest, PauseRequest, PrepareRequest, RemoveRequest, ResumeRequest, RolloutDeployRequest, RolloutSetRequest,
   RolloutStopRequest, StopRequest,
@@ -16,30 +17,15 @@ const text = v.optional(v.string())
 const bytes = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)))
 
 export const DEPLOY_REQUEST = v.strictObject({
+  ...SERVICE_OPTION_FIELDS,
   targets: v.pipe(v.array(v.string()), v.minLength(1, 'at least one target (host:port) is required')),
   hosts: v.array(v.string()),
-  readTargets: v.optional(v.array(v.string())),
-  writerAffinityTimeoutMs: milliseconds,
-  readTargetWebSockets: v.optional(v.boolean()),
   name: text,
-  pathPrefixes: v.optional(v.array(v.string())),
-  stripPathPrefix: v.optional(v.boolean()),
-  scopeCookiePaths: v.optional(v.boolean()),
-  tls: v.optional(v.boolean()),
-  tlsRedirect: v.optional(v.boolean()),
-  tlsCertificatePath: text,
-  tlsPrivateKeyPath: text,
-  errorPagesPath: text,
-  canonicalHost: text,
-  forwardHeaders: v.optional(v.boolean()),
-  logRequestHeaders: v.optional(v.array(v.string())),
-  logResponseHeaders: v.optional(v.array(v.string())),
+  writerAffinityTimeoutMs: milliseconds,
   healthCheck: v.strictObject({ path: text, intervalMs: milliseconds, timeoutMs: milliseconds }),
   deployTimeoutMs: milliseconds,
   drainTimeoutMs: milliseconds,
   targetTimeoutMs: milliseconds,
-  drainWebSockets: v.optional(v.boolean()),
-  excludeMetricsPaths: v.optional(v.array(v.string())),
   force: v.optional(v.boolean()),
   ignoredOptions: v.optional(v.array(v.string())),
   buffering: v.optional(v.strictObject({
