@@ -1,7 +1,7 @@
 import type http from 'node:http'
 import {
   delayMs, errorLines, makeTestCertificate, openUpgrade, request, startBackend, startProxy, timed, waitUntil,
-  type Backend, type Proxy,
+  type Backend, type Proxy, type Response, type Timed,
 } from './helpers'
 import type { ServiceStatus } from '../src/control/protocol'
 
@@ -34,6 +34,16 @@ async function cliOk(proxy: Proxy, args: string[]): Promise<string> {
   const result = await proxy.cli(args)
   if (result.code !== 0) throw new Error(`${args.join(' ')} failed (${result.code}): ${result.stdout}${result.stderr}`)
   return result.stdout
+}
+
+/**
+ * Sends a request to the paused service `web` and waits until a worker holds it; `held` settles
+ * with its answer (in an object: an async function would wait for it).
+ */
+async function holdOne(proxy: Proxy): Promise<{ held: Promise<Timed<Response>> }> {
+  const held = timed(request(proxy.port, { path: '/held' }))
+  await waitUntil(async () => (await statusOf(proxy, 'web')).held === 1, 5_000, 'the request to be held')
+  return { held }
 }
 
 describe('mproxy stop and resume', () => {
@@ -123,8 +133,7 @@ describe('mproxy pause', () => {
     await proxy.deploy([backend.address], ['--name', 'web'])
     expect(await cliOk(proxy, ['pause', 'web'])).toMatch(/^web is paused on 2 workers: new requests are held for up to 30s$/m)
 
-    const held = timed(request(proxy.port, { path: '/held' }))
-    await waitUntil(async () => (await statusOf(proxy, 'web')).held === 1, 5_000, 'the request to be held')
+    const { held } = await holdOne(proxy)
     expect(await cliOk(proxy, ['list'])).toMatch(/^web\s+\*\s+paused \(1 held\)\s/m)
     await delayMs(HOLD_CHECK_MS)
     expect(backend.arrivals).toEqual([])
@@ -161,8 +170,7 @@ describe('mproxy pause', () => {
     await proxy.deploy([backend.address], ['--name', 'web'])
     await cliOk(proxy, ['pause', 'web'])
 
-    const held = timed(request(proxy.port, { path: '/held' }))
-    await waitUntil(async () => (await statusOf(proxy, 'web')).held === 1, 5_000, 'the request to be held')
+    const { held } = await holdOne(proxy)
     const stoppingAt = Date.now()
     await cliOk(proxy, ['stop', 'web', '--message', 'Gone to lunch'])
 
@@ -224,8 +232,7 @@ describe('a paused or stopped service', () => {
     await proxy.deploy([backend.address], ['--name', 'web'])
     await cliOk(proxy, ['pause', 'web'])
 
-    const held = timed(request(proxy.port, { path: '/held' }))
-    await waitUntil(async () => (await statusOf(proxy, 'web')).held === 1, 5_000, 'the request to be held')
+    const { held } = await holdOne(proxy)
     expect(await cliOk(proxy, ['remove', 'web'])).toMatch(/^removed web$/m)
     expect((await held).value?.status).toBe(503)
     expect((await proxy.list()).services).toEqual([])
