@@ -33,7 +33,7 @@ import { clientAddress, isTrustedProxy, readRequestHead, rewriteUpgradeHeaders, 
 import { redirectLocation } from './redirects'
 import type { ServiceRoute, WorkerRoutes } from './route-table'
 import { isExcludedPath, type ServiceMetrics } from './request-metrics'
-import { stripPrefix } from './router'
+import { isPath, stripPrefix } from './router'
 
 /** Above the 60 s idle timeout of common load balancers, so they never reuse a closed socket. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000
@@ -128,11 +128,6 @@ function serveUnavailable(route: ServiceRoute, exchange: Exchange): void {
   } else {
     sendErrorPage(res, 503, route.pages)
   }
-}
-
-/** `target` is `path`, or `path?query`. */
-function isPath(target: string, path: string): boolean {
-  return target.startsWith(path) && (target.length === path.length || target.charCodeAt(path.length) === 63 /* ? */)
 }
 
 function countRequest(exchange: Exchange, metrics: ServiceMetrics | undefined): void {

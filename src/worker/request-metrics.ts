@@ -9,6 +9,7 @@
  */
 import type { MetricJson, MetricJsonValue } from '../ipc/messages'
 import { UPSTREAM_ERROR_KINDS, type UpstreamErrorKind } from './proxy-errors'
+import { isPath } from './router'
 
 /** Methods counted under their own name; anything else (extension methods, typos) is `OTHER`. */
 export const METRIC_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'OTHER'] as const
@@ -51,9 +52,7 @@ export function normalizeMethod(method: string | undefined): MetricMethod {
  * paths: the path must be equal, whatever the query. No string is built.
  */
 export function isExcludedPath(target: string, excluded: readonly string[]): boolean {
-  for (const path of excluded) {
-    if (target.startsWith(path) && (target.length === path.length || target.charCodeAt(path.length) === 63)) return true
-  }
+  for (const path of excluded) if (isPath(target, path)) return true
   return false
 }
 

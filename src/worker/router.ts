@@ -75,6 +75,11 @@ function matchPrefix<T>(bindings: readonly Binding<T>[], target: string): Bindin
   return undefined
 }
 
+/** Whether a request target (`/path?query`) is `path`, whatever the query; no string is built. */
+export function isPath(target: string, path: string): boolean {
+  return target.startsWith(path) && (target.length === path.length || target.charCodeAt(path.length) === QUESTION_MARK)
+}
+
 /**
  * The request target as the service's app sees it: the prefix removed (`/api/users?x` →
  * `/users?x`, `/api` → `/`), the query untouched.
