@@ -14,17 +14,12 @@ import type { Socket } from 'node:net'
 /** A client still sending after this long is cut: its connection is not held for ever. */
 const LINGER_MS = 5_000
 
-const LINGERING = Symbol('mproxy.lingering')
-type LingeringSocket = Socket & { [LINGERING]?: true }
-
 /** The connection of `req` closes after `res`, with a lingering close (HTTP/1 only). */
 export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
   res.shouldKeepAlive = false
   // An HTTP/2 answer ends its stream, not the connection.
   if (req.httpVersionMajor !== 1) return
-  const socket = req.socket as LingeringSocket
-  if (socket[LINGERING]) return
-  socket[LINGERING] = true
+  const socket = req.socket
   // Node's server closes a connection after its last answer with `destroySoon`.
   socket.destroySoon = () => lingeringClose(socket, req)
 }

@@ -13,8 +13,8 @@ export type UpstreamBody = IncomingMessage | Buffer | AsyncIterable<Buffer> | nu
  * early answer, an upstream error), the request stays open: the rest of the body is then read and
  * dropped while its connection closes (lingering-close.ts), rather than left to stall it.
  */
-export async function* uploadBody(req: IncomingMessage): AsyncGenerator<Buffer> {
-  for await (const chunk of req.iterator({ destroyOnReturn: false })) yield chunk as Buffer
+export function uploadBody(req: IncomingMessage): AsyncIterable<Buffer> {
+  return req.iterator({ destroyOnReturn: false })
 }
 
 /** The client's upload as it arrives, failing once it passes `max` bytes (see uploadBody). */
