@@ -69,20 +69,19 @@ function routeService({ spec, targets, readTargets, rolloutTargets, tlsRedirect,
 
 /**
  * The healthy targets. With none: those a forced deploy switched to before any check passed them
- * (`--force` asks for exactly that). Failing that, a service of one target still tries it: a single app that fails a
- * health check during a blip may still answer, and a 503 would take the site down for sure.
- * Several targets that all fail their checks get none, and the service answers 503.
+ * (`--force` asks for exactly that). Failing that, a service of one target still tries it: a
+ * single app that fails a health check during a blip may still answer, and a 503 would take the
+ * site down for sure. Several targets that all fail their checks get none, and the service
+ * answers 503.
  */
 function routedAddresses(targets: RoutedService['targets']): string[] {
-  let routed = targets.filter((target) => target.state === 'healthy')
-  if (routed.length === 0) routed = targets.filter((target) => target.state === 'adding')
-  if (routed.length === 0 && targets.length === 1) routed = [...targets]
-  return routed.map((target) => target.address)
+  const routed = readerAddresses(targets)
+  return routed.length === 0 && targets.length === 1 ? [targets[0].address] : routed
 }
 
 /**
  * The read targets that take reads: the healthy ones, or those a forced deploy switched to
- * before any check. Never a failing one: the writers answer reads as well.
+ * before any check. Never a failing one, even the only one: the targets answer reads as well.
  */
 function readerAddresses(targets: RoutedService['readTargets']): string[] {
   let routed = targets.filter((target) => target.state === 'healthy')
